@@ -1,0 +1,1 @@
+"""Tiered image-generation Telegram bot."""

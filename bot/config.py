@@ -1,0 +1,139 @@
+"""Settings from the environment and a `.env` found in the working directory or a parent.
+
+Keys are SecretStr so they never show in a repr, a log line or a validation error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import find_dotenv
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/bot.db"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+    bot_token: SecretStr | None = Field(default=None, validation_alias="BOT_TOKEN")
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), validation_alias="ADMIN_IDS")
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    )
+    gemini_image_model: str = Field(default="gemini-3.1-flash-image", validation_alias="GEMINI_IMAGE_MODEL")
+    hf_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("HF_TOKEN", "HUGGINGFACE_API_KEY", "HF_API_KEY")
+    )
+    replicate_api_token: SecretStr | None = Field(default=None, validation_alias="REPLICATE_API_TOKEN")
+    pollinations_api_key: SecretStr | None = Field(default=None, validation_alias="POLLINATIONS_API_KEY")
+
+    daily_limit_user: int = Field(default=5, ge=0, validation_alias="DAILY_LIMIT_USER")
+    daily_limit_subscriber: int = Field(default=50, ge=0, validation_alias="DAILY_LIMIT_SUBSCRIBER")
+    daily_limit_admin: int = Field(default=0, ge=0, validation_alias="DAILY_LIMIT_ADMIN")
+    timezone: str = Field(default="UTC", validation_alias="TIMEZONE")
+
+    gemini_timeout: float = Field(default=60.0, gt=0, validation_alias="GEMINI_TIMEOUT")
+    hf_timeout: float = Field(default=120.0, gt=0, validation_alias="HF_TIMEOUT")
+    pollinations_timeout: float = Field(default=60.0, gt=0, validation_alias="POLLINATIONS_TIMEOUT")
+
+    telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
+    gemini_base_url: str = Field(
+        default="https://generativelanguage.googleapis.com", validation_alias="GEMINI_BASE_URL"
+    )
+    hf_endpoint: str = Field(default="https://huggingface.co", validation_alias="HF_ENDPOINT")
+    hf_router_url: str = Field(default="https://router.huggingface.co", validation_alias="HF_ROUTER_URL")
+    replicate_base_url: str = Field(default="https://api.replicate.com", validation_alias="REPLICATE_BASE_URL")
+    pollinations_base_url: str | None = Field(default=None, validation_alias="POLLINATIONS_BASE_URL")
+
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("ADMIN_IDS must be comma-separated numeric Telegram ids") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Moscow)") from None
+        return value
+
+    @field_validator(
+        "telegram_api_url", "gemini_base_url", "hf_endpoint", "hf_router_url", "replicate_base_url",
+        "pollinations_base_url",
+    )
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value is None else value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        token = value.get_secret_value().strip()
+        left, sep, right = token.partition(":")
+        if not sep or not left.isdigit() or not right:
+            raise ValueError("BOT_TOKEN does not look like a Telegram token (123456:ABC...)")
+        return SecretStr(token)
+
+    def daily_limit(self, level: str) -> int:
+        """The configured limit for a level; 0 means unlimited."""
+        return {
+            "user": self.daily_limit_user,
+            "subscriber": self.daily_limit_subscriber,
+            "admin": self.daily_limit_admin,
+        }[level]
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: object) -> Settings:
+    """Build Settings from the environment and `.env`; raise ConfigError with a one-line reason."""
+    if env_file is None:
+        found = find_dotenv(usecwd=True)
+        env_file = found or None
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _setting_name(first.get("loc", ()))
+        reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(f"Setting {name}: {reason}") from None
+
+
+def _setting_name(loc: tuple[object, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()

@@ -1,0 +1,1 @@
+"""Image providers: small adapters behind one interface (see base.py)."""

@@ -1,0 +1,159 @@
+"""The provider interface and its one error vocabulary, which the fallback chain decides on."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from PIL import Image, UnidentifiedImageError
+
+
+class ModelId(StrEnum):
+    """Product models. The first three are pickable; POLLINATIONS is the keyless last resort."""
+
+    GEMINI_FLASH = "gemini-flash"
+    FLUX_DEV = "flux-dev"
+    FLUX_PRO = "flux-pro"
+    POLLINATIONS = "pollinations"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOptions:
+    """What a caller may ask for; each provider maps it onto the parameters it really accepts."""
+
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: str | None = None  # "16:9"; used when width/height are not given
+    count: int = 1
+    seed: int | None = None
+    negative_prompt: str | None = None
+
+    def size(self, default: int = 1024, multiple: int = 16) -> tuple[int, int]:
+        """Width and height in pixels, derived from the aspect ratio when not given, rounded to `multiple`."""
+        if self.width and self.height:
+            w, h = self.width, self.height
+        elif self.aspect_ratio:
+            rw, rh = parse_ratio(self.aspect_ratio)
+            if rw >= rh:
+                w, h = default, round(default * rh / rw)
+            else:
+                w, h = round(default * rw / rh), default
+        else:
+            w = h = default
+        return _round_to(w, multiple), _round_to(h, multiple)
+
+    def ratio(self) -> str:
+        """Aspect ratio as "W:H", derived from width/height when only those are given."""
+        if self.aspect_ratio:
+            return self.aspect_ratio
+        if self.width and self.height:
+            return closest_ratio(self.width, self.height)
+        return "1:1"
+
+
+# Ratios most image APIs accept (Gemini's image_config and Replicate's flux models share these).
+COMMON_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21")
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+    left, sep, right = text.partition(":")
+    if not sep or not left.isdigit() or not right.isdigit() or int(left) == 0 or int(right) == 0:
+        raise ValueError(f"not an aspect ratio: {text!r}")
+    return int(left), int(right)
+
+
+def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
+    target = width / height
+    return min(choices, key=lambda r: abs(target - (lambda w, h: w / h)(*parse_ratio(r))))
+
+
+def _round_to(value: int, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderImage:
+    """Image bytes that Pillow decoded, plus which provider and concrete model made them."""
+
+    data: bytes
+    provider: str
+    model: str
+    mime_type: str = "image/png"
+
+
+class ErrorKind(StrEnum):
+    NOT_CONFIGURED = "not_configured"  # no key: skipped, not an outage
+    AUTH = "auth"  # 401/403: the key is wrong
+    NO_ACCESS = "no_access"  # the key works but not for this model (gated, PRO-only)
+    RATE_LIMITED = "rate_limited"  # 429 / 402 quota spent
+    BAD_REQUEST = "bad_request"  # 4xx we caused
+    UNAVAILABLE = "unavailable"  # 5xx, connection refused, DNS
+    TIMEOUT = "timeout"
+    BAD_OUTPUT = "bad_output"  # 2xx but no decodable image
+
+
+@dataclass(slots=True)
+class ProviderError(Exception):
+    """A failed provider call. Carries no key: safe to log as is."""
+
+    kind: ErrorKind
+    provider: str
+    model: str
+    status: int | None = None
+    detail: str = ""
+    latency_ms: int | None = field(default=None)
+
+    def __str__(self) -> str:
+        status = f" HTTP {self.status}" if self.status is not None else ""
+        return f"{self.provider}/{self.model}: {self.kind}{status} {self.detail}".strip()
+
+
+class ImageProvider(Protocol):
+    """One upstream service. `generate` returns one decoded image or raises ProviderError."""
+
+    name: str
+    models: frozenset[ModelId]
+
+    def available(self, model: ModelId) -> bool:
+        """True when this provider serves `model` and the keys it needs for it are present."""
+        ...
+
+    async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage: ...
+
+    async def aclose(self) -> None: ...
+
+
+def excerpt(text: str | bytes | None, limit: int = 200) -> str:
+    """A short single-line excerpt of a response body for logs."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text[:limit * 2].decode("utf-8", errors="replace")
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove every secret from a string before it reaches a log."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def decode_image(data: bytes | None, provider: str, model: str) -> ProviderImage:
+    """Accept bytes only if Pillow can decode them; anything else is BAD_OUTPUT and falls through."""
+    if not data:
+        raise ProviderError(ErrorKind.BAD_OUTPUT, provider, model, detail="empty body")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            fmt = (img.format or "PNG").upper()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ProviderError(
+            ErrorKind.BAD_OUTPUT, provider, model, detail=f"not an image: {type(exc).__name__}"
+        ) from None
+    mime = Image.MIME.get(fmt, "image/png")
+    return ProviderImage(data=data, provider=provider, model=model, mime_type=mime)

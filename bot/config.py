@@ -83,7 +83,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_api_url", "gemini_base_url", "hf_endpoint", "hf_router_url", "replicate_base_url",
+        "telegram_api_url",
+        "gemini_base_url",
+        "hf_endpoint",
+        "hf_router_url",
+        "replicate_base_url",
         "pollinations_base_url",
     )
     @classmethod

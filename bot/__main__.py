@@ -1,0 +1,85 @@
+"""Command line: run (default) | generate | migrate | doctor. Only wiring lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)
+    command = args.command or "run"
+    try:
+        if command == "run":
+            return _run(settings)
+        if command == "migrate":
+            from bot.db import run_migrations_sync
+
+            run_migrations_sync(settings.database_url)
+            print("Database is at the latest schema.")
+            return 0
+        if command == "generate":
+            from bot.cli import generate_command
+
+            return asyncio.run(generate_command(settings, args))
+        if command == "doctor":
+            from bot.doctor import doctor_command
+
+            return asyncio.run(doctor_command(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {command}")
+    return 2
+
+
+def _run(settings: Settings) -> int:
+    if settings.bot_token is None:
+        print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
+        return 2
+    from bot.app import BotApp
+
+    async def _main() -> None:
+        app = await BotApp.create(settings)
+        await app.run_polling()
+
+    try:
+        asyncio.run(_main())
+    except OSError as exc:
+        print(f"Could not start: {type(exc).__name__}: {exc.strerror or 'I/O error'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Tiered image-generation Telegram bot")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="start the bot with long polling (default)")
+    sub.add_parser("migrate", help="apply database migrations")
+    gen = sub.add_parser("generate", help="generate images without Telegram")
+    gen.add_argument("prompt")
+    gen.add_argument("-m", "--model", default="gemini-flash", help="gemini-flash | flux-dev | flux-pro | pollinations")
+    gen.add_argument("-n", type=int, default=1, dest="count", help="number of images (1-4)")
+    gen.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1024x768")
+    gen.add_argument("--aspect", help="aspect ratio such as 16:9 (when --size is not given)")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--negative", help="negative prompt")
+    gen.add_argument("-o", "--output", help="file path (numbered when -n > 1); default ./generated/")
+    doc = sub.add_parser("doctor", help="check which providers and models the configured keys reach")
+    doc.add_argument("-m", "--model", action="append", help="only these models (repeatable)")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Outer middlewares: who the user is, which language they speak, which tasks are in flight."""

@@ -1,0 +1,36 @@
+"""Registers (or refreshes) the sender on every update and hands handlers a resolved `user`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject
+from aiogram.types import User as TgUser
+
+from bot.services.users import Profile, UserService
+
+
+class UserMiddleware(BaseMiddleware):
+    def __init__(self, users: UserService) -> None:
+        self._users = users
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        if tg_user is not None and not tg_user.is_bot:
+            data["user"] = await self._users.register(
+                Profile(
+                    id=tg_user.id,
+                    first_name=tg_user.first_name,
+                    username=tg_user.username,
+                    last_name=tg_user.last_name,
+                    language_code=tg_user.language_code,
+                )
+            )
+        return await handler(event, data)

@@ -1,0 +1,1 @@
+"""Business rules (levels, limits, the fallback chain). Nothing here knows about Telegram."""

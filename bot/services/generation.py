@@ -1,0 +1,229 @@
+"""The one generation service every front end calls: level check, fallback chain, typed outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.catalog import MODELS, chain_for
+from bot.levels import Level
+from bot.providers.base import (
+    ErrorKind,
+    ImageOptions,
+    ImageProvider,
+    ModelId,
+    ProviderError,
+    ProviderImage,
+    parse_ratio,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 4000
+MAX_COUNT = 4
+MIN_SIDE, MAX_SIDE = 64, 2048
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    prompt: str
+    model: ModelId
+    level: Level
+    options: ImageOptions = field(default_factory=ImageOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One step of the chain, as logged and stored with the generation."""
+
+    provider: str
+    model: str
+    outcome: str  # "ok" or an ErrorKind value
+    status: int | None = None
+    detail: str = ""
+    latency_ms: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    data: bytes
+    mime_type: str
+    step: ModelId  # which product model of the chain made it
+    provider: str
+    model: str  # the concrete upstream model (e.g. black-forest-labs/FLUX.1-schnell)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    requested: ModelId
+    images: list[GeneratedImage]
+    attempts: list[Attempt]
+    latency_ms: int
+
+    @property
+    def first(self) -> GeneratedImage:
+        return self.images[0]
+
+    @property
+    def fallback_used(self) -> bool:
+        return any(img.step != self.requested for img in self.images)
+
+
+class FailureReason(StrEnum):
+    FORBIDDEN_MODEL = "forbidden_model"  # the level does not hold the requested model
+    INVALID_REQUEST = "invalid_request"  # empty prompt, absurd size...
+    NO_PROVIDER = "no_provider"  # nothing configured for any allowed step
+    ALL_FAILED = "all_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationFailed:
+    requested: ModelId
+    reason: FailureReason
+    attempts: list[Attempt]
+    latency_ms: int = 0
+    detail: str = ""
+
+    @property
+    def error_class(self) -> str:
+        """The last real failure kind, or the reason when nothing was tried."""
+        real = [a.outcome for a in self.attempts if a.outcome not in ("ok", ErrorKind.NOT_CONFIGURED)]
+        return real[-1] if real else self.reason.value
+
+
+GenerationOutcome = GenerationResult | GenerationFailed
+
+
+class GenerationService:
+    def __init__(self, providers: Sequence[ImageProvider]) -> None:
+        self._providers = list(providers)
+
+    def provider_for(self, model: ModelId) -> ImageProvider | None:
+        for provider in self._providers:
+            if model in provider.models:
+                return provider
+        return None
+
+    def is_available(self, model: ModelId) -> bool:
+        provider = self.provider_for(model)
+        return provider is not None and provider.available(model)
+
+    async def generate(self, request: GenerationRequest) -> GenerationOutcome:
+        started = time.monotonic()
+        problem = validate(request)
+        if problem is not None:
+            return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
+        if not request.level.allows(MODELS[request.model].min_level):
+            return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
+
+        chain = chain_for(request.model, request.level)
+        attempts: list[Attempt] = []
+        images: list[GeneratedImage] = []
+        start_at = 0
+        for index in range(request.options.count):
+            options = _nth_options(request.options, index)
+            found = await self._run_chain(chain[start_at:], request.prompt, options, attempts)
+            if found is None:
+                break
+            image, step = found
+            images.append(image)
+            start_at = chain.index(step)  # later images start where the last one succeeded
+        elapsed = _ms(started)
+        if images:
+            return GenerationResult(request.model, images, attempts, elapsed)
+        tried = [a for a in attempts if a.outcome != ErrorKind.NOT_CONFIGURED]
+        reason = FailureReason.ALL_FAILED if tried else FailureReason.NO_PROVIDER
+        return GenerationFailed(request.model, reason, attempts, elapsed)
+
+    async def _run_chain(
+        self, chain: list[ModelId], prompt: str, options: ImageOptions, attempts: list[Attempt]
+    ) -> tuple[GeneratedImage, ModelId] | None:
+        single = replace(options, count=1)
+        for step in chain:
+            provider = self.provider_for(step)
+            if provider is None or not provider.available(step):
+                name = provider.name if provider else MODELS[step].provider
+                attempts.append(Attempt(name, step.value, ErrorKind.NOT_CONFIGURED.value))
+                continue
+            started = time.monotonic()
+            try:
+                image = await provider.generate(step, prompt, single)
+            except ProviderError as exc:
+                latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
+                attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
+                log.warning(
+                    "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
+                    exc.provider,
+                    exc.model,
+                    exc.kind.value,
+                    exc.status,
+                    latency,
+                    exc.detail[:200],
+                )
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a provider bug must not stop the chain
+                latency = _ms(started)
+                attempts.append(
+                    Attempt(provider.name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__, latency)
+                )
+                log.error(
+                    "provider crashed: provider=%s model=%s error=%s latency_ms=%d",
+                    provider.name,
+                    step.value,
+                    type(exc).__name__,
+                    latency,
+                )
+                continue
+            latency = _ms(started)
+            attempts.append(Attempt(image.provider, image.model, "ok", None, "", latency))
+            return _as_generated(image, step), step
+        return None
+
+
+def validate(request: GenerationRequest) -> str | None:
+    """A reason the request cannot be served, or None."""
+    prompt = request.prompt.strip()
+    if not prompt:
+        return "empty prompt"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"prompt longer than {MAX_PROMPT_CHARS} characters"
+    opts = request.options
+    if not 1 <= opts.count <= MAX_COUNT:
+        return f"count must be 1..{MAX_COUNT}"
+    for side in (opts.width, opts.height):
+        if side is not None and not MIN_SIDE <= side <= MAX_SIDE:
+            return f"width and height must be {MIN_SIDE}..{MAX_SIDE}"
+    if (opts.width is None) != (opts.height is None):
+        return "give both width and height"
+    if opts.aspect_ratio is not None:
+        try:
+            w, h = parse_ratio(opts.aspect_ratio)
+        except ValueError:
+            return "aspect ratio must look like 16:9"
+        if max(w / h, h / w) > 4:
+            return "aspect ratio must be between 1:4 and 4:1"
+    return None
+
+
+def _nth_options(options: ImageOptions, index: int) -> ImageOptions:
+    if options.seed is None or index == 0:
+        return options
+    return replace(options, seed=options.seed + index)
+
+
+def _as_generated(image: ProviderImage, step: ModelId) -> GeneratedImage:
+    return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,180 @@
+"""Users: registration on every update, effective level (ADMIN_IDS, expiry), chosen model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from bot.clock import Clock
+from bot.db import SessionFactory
+from bot.levels import Level
+from bot.providers.base import ModelId
+from bot.services.sql import insert_for
+from models import User
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What Telegram tells us about a user on each update."""
+
+    id: int
+    first_name: str
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """A user as the rest of the bot sees them, with the level already resolved for "now"."""
+
+    id: int
+    first_name: str
+    username: str | None
+    language_code: str | None
+    level: Level
+    stored_level: Level
+    level_until: datetime | None
+    chosen_model: ModelId
+    is_banned: bool
+    ban_reason: str | None
+    ban_notified: bool
+    blocked_bot: bool
+    is_config_admin: bool
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        return f"@{self.username}" if self.username else self.first_name or str(self.id)
+
+
+class UserService:
+    def __init__(self, sessions: SessionFactory, clock: Clock, admin_ids: frozenset[int]) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._admin_ids = admin_ids
+
+    async def register(self, profile: Profile) -> UserView:
+        """Insert or refresh the user (one atomic upsert) and return their current view."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            stmt = insert_for(session, User).values(
+                id=profile.id,
+                username=profile.username,
+                first_name=profile.first_name or "",
+                last_name=profile.last_name,
+                language_code=profile.language_code,
+                level=Level.USER.value,
+                chosen_model=ModelId.GEMINI_FLASH.value,
+                is_banned=False,
+                ban_notified=False,
+                blocked_bot=False,
+                created_at=now,
+                last_seen_at=now,
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[User.id],
+                set_={
+                    "username": stmt.excluded.username,
+                    "first_name": stmt.excluded.first_name,
+                    "last_name": stmt.excluded.last_name,
+                    "language_code": stmt.excluded.language_code,
+                    "last_seen_at": now,
+                    "blocked_bot": False,
+                },
+            ).returning(User)
+            user = (await session.execute(stmt)).scalar_one()
+            return self._view(user)
+
+    async def get(self, user_id: int) -> UserView | None:
+        async with self._sessions() as session:
+            user = await session.get(User, user_id)
+            return self._view(user) if user else None
+
+    async def find(self, ref: str) -> UserView | None:
+        """Look a user up by numeric id or @username (case-insensitive)."""
+        ref = ref.strip()
+        if ref.lstrip("-").isdigit():
+            return await self.get(int(ref))
+        name = ref.removeprefix("@").lower()
+        if not name:
+            return None
+        async with self._sessions() as session:
+            user = (
+                await session.execute(select(User).where(func.lower(User.username) == name).limit(1))
+            ).scalar_one_or_none()
+            return self._view(user) if user else None
+
+    async def set_model(self, user_id: int, model: ModelId) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(chosen_model=model.value))
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(blocked_bot=blocked))
+
+    async def active_ids(self) -> list[int]:
+        """Users who can be messaged: not banned and not known to have blocked the bot."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(User.id).where(User.is_banned.is_(False), User.blocked_bot.is_(False)).order_by(User.id)
+            )
+            return list(rows.scalars())
+
+    async def expire_levels(self) -> list[int]:
+        """Persist expiries whose time has come; return the ids that fell back to `user`."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            rows = await session.execute(
+                update(User)
+                .where(User.level_until.is_not(None), User.level_until <= now, User.level != Level.USER.value)
+                .values(level=Level.USER.value, level_until=None)
+                .returning(User.id)
+            )
+            return list(rows.scalars())
+
+    def effective_level(self, user: User) -> Level:
+        if user.id in self._admin_ids:
+            return Level.ADMIN
+        stored = _level(user.level)
+        if user.level_until is not None and user.level_until <= self._clock.now():
+            return Level.USER
+        return stored
+
+    def is_admin_id(self, user_id: int) -> bool:
+        return user_id in self._admin_ids
+
+    def _view(self, user: User) -> UserView:
+        try:
+            chosen = ModelId(user.chosen_model)
+        except ValueError:
+            chosen = ModelId.GEMINI_FLASH
+        expired = user.level_until is not None and user.level_until <= self._clock.now()
+        return UserView(
+            id=user.id,
+            first_name=user.first_name,
+            username=user.username,
+            language_code=user.language_code,
+            level=self.effective_level(user),
+            stored_level=Level.USER if expired else _level(user.level),
+            level_until=None if expired else user.level_until,
+            chosen_model=chosen,
+            is_banned=user.is_banned,
+            ban_reason=user.ban_reason,
+            ban_notified=user.ban_notified,
+            blocked_bot=user.blocked_bot,
+            is_config_admin=user.id in self._admin_ids,
+            created_at=user.created_at,
+        )
+
+
+def _level(value: str) -> Level:
+    try:
+        return Level(value)
+    except ValueError:
+        return Level.USER
+
+
+__all__ = ["Profile", "UserService", "UserView"]

@@ -1,0 +1,89 @@
+"""Rendering helpers shared by handlers: localized names, safe captions, Telegram length limits."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.catalog import MODELS
+from bot.levels import Level
+from bot.providers.base import ModelId
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut plain text to `limit` Telegram characters, marking the cut with an ellipsis."""
+    if tg_len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[:limit]
+    out = []
+    used = 0
+    for ch in text:
+        size = tg_len(ch)
+        if used + size > limit - 1:
+            break
+        out.append(ch)
+        used += size
+    return "".join(out) + "…"
+
+
+def level_name(level: Level) -> str:
+    names = {Level.USER: _("User"), Level.SUBSCRIBER: _("Subscriber"), Level.ADMIN: _("Admin")}
+    return names[level]
+
+
+def model_title(model: ModelId) -> str:
+    return MODELS[model].title
+
+
+def limit_text(limit: int) -> str:
+    return _("unlimited") if limit == 0 else str(limit)
+
+
+def format_reset(resets_at: datetime, now: datetime) -> str:
+    """ "00:00 UTC (in 5 h 3 min)", in the operator's zone."""
+    delta = max(int((resets_at - now).total_seconds()), 0)
+    hours, minutes = delta // 3600, (delta % 3600) // 60
+    zone = resets_at.tzname() or ""
+    return _("{time} {zone} (in {hours} h {minutes} min)").format(
+        time=resets_at.strftime("%H:%M"), zone=zone, hours=hours, minutes=minutes
+    )
+
+
+def format_date(moment: datetime, tz: object) -> str:
+    local = moment.astimezone(tz)  # type: ignore[arg-type]
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+
+
+def fit_html(template_head: str, user_text: str, template_tail: str, limit: int, wrap: str = "{}") -> str:
+    """Place escaped user text between trusted HTML parts, truncated so the visible text fits `limit`.
+
+    `template_head`/`template_tail` are trusted HTML whose visible length we measure without tags.
+    """
+    visible = tg_len(_strip_tags(template_head)) + tg_len(_strip_tags(template_tail)) + tg_len(_strip_tags(wrap))
+    budget = max(limit - visible + 2, 0)  # "{}" in wrap is not visible
+    piece = html.escape(truncate(user_text, budget), quote=False) if budget else ""
+    return template_head + wrap.format(piece) + template_tail
+
+
+def _strip_tags(text: str) -> str:
+    out = []
+    inside = False
+    for ch in text:
+        if ch == "<":
+            inside = True
+        elif ch == ">" and inside:
+            inside = False
+        elif not inside:
+            out.append(ch)
+    return html.unescape("".join(out))

@@ -1,0 +1,36 @@
+"""Last line of defence: log the failure, tell the user briefly, never show exception text."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.types import ErrorEvent
+from aiogram.utils.i18n import gettext as _
+
+log = logging.getLogger(__name__)
+
+
+def router_factory() -> Router:
+    router = Router(name="errors")
+    router.errors.register(on_error)
+    return router
+
+
+async def on_error(event: ErrorEvent) -> bool:
+    update = event.update
+    log.error(
+        "update %s failed: %s",
+        update.update_id,
+        type(event.exception).__name__,
+        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+    )
+    text = _("Something went wrong on my side. Please try again in a moment.")
+    try:
+        if update.message is not None:
+            await update.message.answer(text)
+        elif update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+    except Exception as exc:  # the chat may be gone; nothing more to do
+        log.warning("could not report the error to the user: %s", type(exc).__name__)
+    return True

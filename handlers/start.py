@@ -1,0 +1,62 @@
+"""/start and /help: greet, show the menu, explain models, levels and limits."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.catalog import pickable_models
+from bot.levels import Level
+from bot.services.quota import QuotaService
+from bot.services.users import UserView
+from bot.texts import level_name, limit_text
+from keyboards.menu import HELP, main_menu
+
+
+def router_factory() -> Router:
+    router = Router(name="start")
+    router.message.register(on_start, CommandStart())
+    router.message.register(on_help, Command("help"))
+    router.message.register(on_help, F.text == HELP)
+    return router
+
+
+async def on_start(message: Message, user: UserView) -> None:
+    name = html.escape(user.first_name or user.display_name)
+    await message.answer(
+        _(
+            "Hi, {name}! 👋\n\n"
+            "I turn descriptions into images. Send me a text describing a picture, "
+            "or press <b>Generate</b> to choose a model first.\n\n"
+            "/help explains models, levels and limits."
+        ).format(name=name),
+        reply_markup=main_menu(),
+    )
+
+
+async def on_help(message: Message, user: UserView, quota: QuotaService) -> None:
+    lines = [_("<b>How it works</b>"), _("Send a text description and I reply with an image."), ""]
+    lines.append(_("<b>Models</b>"))
+    for spec in pickable_models():
+        lines.append(
+            _("{emoji} {title}: from the {level} level").format(
+                emoji=spec.emoji, title=spec.title, level=level_name(spec.min_level)
+            )
+        )
+    lines += ["", _("<b>Levels and daily limits</b>")]
+    for level in Level:
+        lines.append(f"• {level_name(level)}: {limit_text(quota.limit_for(level))}")
+    lines += [
+        "",
+        _(
+            "If the chosen model is unavailable I try the others (Gemini → FLUX → Pollinations) "
+            "and say which one made the picture. A failed attempt does not count against your limit."
+        ),
+        "",
+        _("Commands: /generate choose a model, /profile your level and usage, /cancel stop the current step."),
+    ]
+    await message.answer("\n".join(lines), reply_markup=main_menu())

@@ -1,0 +1,1 @@
+"""Reply and inline keyboards, and the CallbackData they carry."""

@@ -1,0 +1,8 @@
+"""SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
+
+from models.base import Base
+from models.generation import Generation
+from models.usage import DailyUsage
+from models.user import User
+
+__all__ = ["Base", "DailyUsage", "Generation", "User"]

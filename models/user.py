@@ -1,0 +1,34 @@
+"""A Telegram user as the bot knows them: profile, level, chosen model, moderation state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UtcDateTime
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Telegram id
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    first_name: Mapped[str] = mapped_column(String(128), default="")
+    last_name: Mapped[str | None] = mapped_column(String(128))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+
+    # Stored level; the effective level also considers ADMIN_IDS and level_until (see services.users).
+    level: Mapped[str] = mapped_column(String(16), default="user")
+    level_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    chosen_model: Mapped[str] = mapped_column(String(32), default="gemini-flash")
+
+    is_banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    ban_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    expiry_warned_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

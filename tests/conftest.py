@@ -1,0 +1,77 @@
+"""Shared fixtures: an isolated environment, a movable clock, a migrated SQLite file per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+
+ENV_NAMES = [
+    "BOT_TOKEN", "ADMIN_IDS", "DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_IMAGE_MODEL",
+    "HF_TOKEN", "HUGGINGFACE_API_KEY", "HF_API_KEY", "REPLICATE_API_TOKEN", "POLLINATIONS_API_KEY",
+    "DAILY_LIMIT_USER", "DAILY_LIMIT_SUBSCRIBER", "DAILY_LIMIT_ADMIN", "TIMEZONE", "TELEGRAM_API_URL",
+    "GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL", "HF_ENDPOINT", "HF_ROUTER_URL", "REPLICATE_BASE_URL",
+    "POLLINATIONS_BASE_URL", "SUBSCRIPTION_PLANS",
+]  # fmt: skip
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TOKEN = "123456:TEST-token-abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No real key or endpoint from the developer's shell can leak into a test."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+def make_settings(db_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {"BOT_TOKEN": TOKEN, "DATABASE_URL": db_url}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(db_url)
+    await run_migrations(engine)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def postgres_url() -> str | None:
+    """The local PostgreSQL (trust auth, database `test`) when it answers, else None."""
+    url = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return url
+    except OSError:
+        return None

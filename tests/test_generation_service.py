@@ -1,0 +1,127 @@
+"""The fallback chain: order, level gating, skipping unconfigured providers, typed outcomes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.catalog import chain_for
+from bot.levels import Level
+from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
+from bot.services.generation import GenerationService as Service
+from tests.support import StubProvider, default_stubs
+
+
+def test_chain_puts_the_choice_first_then_gemini_hf_pollinations() -> None:
+    assert chain_for(ModelId.FLUX_DEV, Level.USER) == [ModelId.FLUX_DEV, ModelId.GEMINI_FLASH, ModelId.POLLINATIONS]
+    assert chain_for(ModelId.GEMINI_FLASH, Level.SUBSCRIBER) == [
+        ModelId.GEMINI_FLASH,
+        ModelId.FLUX_DEV,
+        ModelId.FLUX_PRO,
+        ModelId.POLLINATIONS,
+    ]
+    assert chain_for(ModelId.FLUX_PRO, Level.ADMIN)[0] is ModelId.FLUX_PRO
+
+
+def test_flux_pro_is_never_a_fallback_for_a_user() -> None:
+    for model in (ModelId.GEMINI_FLASH, ModelId.FLUX_DEV):
+        assert ModelId.FLUX_PRO not in chain_for(model, Level.USER)
+
+
+async def test_first_working_provider_wins_and_attempts_are_kept() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = [ErrorKind.UNAVAILABLE]
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    )
+    assert isinstance(outcome, GenerationResult)
+    assert outcome.first.step is ModelId.FLUX_DEV and outcome.first.provider == "hf-replicate"
+    assert outcome.fallback_used
+    assert [(a.provider, a.outcome) for a in outcome.attempts] == [
+        ("gemini", "unavailable"),
+        ("hf-replicate", "ok"),
+    ]
+
+
+async def test_unconfigured_providers_are_skipped_so_pollinations_alone_still_generates() -> None:
+    stubs = default_stubs()
+    stubs["gemini"]._configured = False
+    stubs["hf"]._configured = False
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    )
+    assert isinstance(outcome, GenerationResult)
+    assert outcome.first.provider == "pollinations"
+    assert stubs["gemini"].calls == [] and stubs["hf"].calls == []
+    assert [a.outcome for a in outcome.attempts] == ["not_configured", "not_configured", "ok"]
+
+
+async def test_everything_failing_is_a_typed_failure(caplog: pytest.LogCaptureFixture) -> None:
+    stubs = default_stubs()
+    for stub in stubs.values():
+        stub.outcomes = [ErrorKind.TIMEOUT]
+    with caplog.at_level(logging.WARNING):
+        outcome = await Service(list(stubs.values())).generate(
+            GenerationRequest("a cat", ModelId.FLUX_DEV, Level.USER)
+        )
+    assert isinstance(outcome, GenerationFailed)
+    assert outcome.reason is FailureReason.ALL_FAILED and outcome.error_class == "timeout"
+    assert len(outcome.attempts) == 3
+    failures = [r.getMessage() for r in caplog.records if "provider failed" in r.getMessage()]
+    assert len(failures) == 3 and all("status=503" in m and "latency_ms=" in m for m in failures)
+
+
+async def test_a_crashing_provider_does_not_stop_the_chain() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = [RuntimeError("bug")]
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    )
+    assert isinstance(outcome, GenerationResult) and outcome.first.provider == "hf-replicate"
+
+
+async def test_requesting_a_model_above_the_level_is_refused_without_calling_anyone() -> None:
+    stubs = default_stubs()
+    outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.FLUX_PRO, Level.USER))
+    assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.FORBIDDEN_MODEL
+    assert all(not s.calls for s in stubs.values())
+
+
+async def test_nothing_configured_is_no_provider() -> None:
+    stub = StubProvider("gemini", [ModelId.GEMINI_FLASH], configured=False)
+    outcome = await Service([stub]).generate(GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER))
+    assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.NO_PROVIDER
+
+
+@pytest.mark.parametrize(
+    "prompt, options",
+    [
+        ("   ", ImageOptions()),
+        ("x" * 5000, ImageOptions()),
+        ("cat", ImageOptions(count=0)),
+        ("cat", ImageOptions(width=10, height=10)),
+        ("cat", ImageOptions(width=512)),
+        ("cat", ImageOptions(aspect_ratio="wide")),
+        ("cat", ImageOptions(aspect_ratio="10:1")),
+    ],
+)
+async def test_invalid_requests_are_refused(prompt: str, options: ImageOptions) -> None:
+    stubs = default_stubs()
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest(prompt, ModelId.GEMINI_FLASH, Level.USER, options)
+    )
+    assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.INVALID_REQUEST
+
+
+async def test_several_images_vary_the_seed_and_stay_on_the_working_provider() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = [ErrorKind.RATE_LIMITED]
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER, ImageOptions(count=3, seed=7))
+    )
+    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 3
+    assert len(stubs["gemini"].calls) == 1
+    assert [opts.seed for _m, _p, opts in stubs["hf"].calls] == [7, 8, 9]
+    assert all(opts.count == 1 for _m, _p, opts in stubs["hf"].calls)

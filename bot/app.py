@@ -13,19 +13,24 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
 from bot.i18n import LocaleMiddleware, create_i18n, pick_locale
+from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
+from bot.notifier import SubscriptionNotifier
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
+from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.telegram import create_bot
 from handlers import build_routers
@@ -77,6 +82,9 @@ class Services:
     quota: QuotaService
     generation: GenerationService
     jobs: GenerationJobs
+    reports: ReportService
+    payments: PaymentService
+    broadcaster: Broadcaster
     extra: dict[str, Any] = field(default_factory=dict)
 
     def workflow_data(self) -> dict[str, Any]:
@@ -87,6 +95,9 @@ class Services:
             "quota": self.quota,
             "generation": self.generation,
             "jobs": self.jobs,
+            "reports": self.reports,
+            "payments": self.payments,
+            "broadcaster": self.broadcaster,
             **self.extra,
         }
 
@@ -110,16 +121,20 @@ async def build_services(
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     generation = GenerationService(providers)
+    users = UserService(sessions, clock, settings.admin_ids)
     return Services(
         settings=settings,
         clock=clock,
         engine=engine,
         sessions=sessions,
         providers=providers,
-        users=UserService(sessions, clock, settings.admin_ids),
+        users=users,
         quota=quota,
         generation=generation,
         jobs=GenerationJobs(sessions, quota, generation, clock),
+        reports=ReportService(sessions, users, quota, clock),
+        payments=PaymentService(sessions, users, settings.subscription_plans, clock),
+        broadcaster=Broadcaster(users, settings.broadcast_rate),
     )
 
 
@@ -132,6 +147,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     i18n = i18n or create_i18n()
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
+    dp.update.outer_middleware(BanMiddleware(services.users))
     for router in build_routers():
         dp.include_router(router)
     dp.startup.register(on_startup)
@@ -143,19 +159,25 @@ COMMANDS = {
     "en": [
         ("generate", "Choose a model and generate"),
         ("profile", "Your level and today's usage"),
+        ("subscribe", "Buy a subscription with Stars"),
         ("help", "Models, levels and limits"),
         ("cancel", "Leave the current step"),
+        ("paysupport", "Help with payments"),
     ],
     "ru": [
         ("generate", "Выбрать модель и сгенерировать"),
         ("profile", "Ваш уровень и лимит на сегодня"),
+        ("subscribe", "Купить подписку за Stars"),
         ("help", "Модели, уровни и лимиты"),
         ("cancel", "Выйти из текущего шага"),
+        ("paysupport", "Помощь с оплатой"),
     ],
 }
 
 
-async def on_startup(bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n) -> None:
+async def on_startup(
+    bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n, clock: Clock, dispatcher: Dispatcher
+) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
     for lang, commands in COMMANDS.items():
         try:
@@ -167,6 +189,10 @@ async def on_startup(bot: Bot, jobs: GenerationJobs, users: UserService, i18n_co
         except TelegramAPIError as exc:
             log.warning("setMyCommands(%s) failed: %s", lang, type(exc).__name__)
     await _notify_interrupted(bot, jobs, users, i18n_core)
+    notifier = SubscriptionNotifier(bot, users, i18n_core, clock)
+    dispatcher["notifier"] = notifier
+    await notifier.check()
+    dispatcher["notifier_task"] = asyncio.create_task(notifier.run_forever(), name="subscription-notifier")
 
 
 async def _notify_interrupted(bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n) -> None:
@@ -186,9 +212,14 @@ async def _notify_interrupted(bot: Bot, jobs: GenerationJobs, users: UserService
         await asyncio.sleep(0.05)  # stay well under Telegram's 30 messages/s
 
 
-async def on_shutdown(dispatcher: Dispatcher) -> None:
+async def on_shutdown(dispatcher: Dispatcher, broadcaster: Broadcaster) -> None:
+    task: asyncio.Task[None] | None = dispatcher.workflow_data.pop("notifier_task", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
     inflight: InFlight = dispatcher["inflight"]
     await inflight.drain(SHUTDOWN_GRACE_SECONDS)
+    await broadcaster.stop()
 
 
 class BotApp:

@@ -5,6 +5,7 @@ Keys are SecretStr so they never show in a repr, a log line or a validation erro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,39 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/bot.db"
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A subscriber plan sold for Telegram Stars."""
+
+    days: int
+    stars: int
+
+    @property
+    def payload(self) -> str:
+        return f"sub:{self.days}:{self.stars}"
+
+
+DEFAULT_PLANS = "30:250"
+MAX_PLAN_DAYS = 3650
+MAX_PLAN_STARS = 100000
+
+
+def parse_plans(text: str) -> tuple[Plan, ...]:
+    """`days:stars` pairs, comma-separated; an empty string disables subscriptions."""
+    plans = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        days, sep, stars = part.partition(":")
+        if not sep or not days.strip().isdigit() or not stars.strip().isdigit():
+            raise ValueError(f"SUBSCRIPTION_PLANS must be days:stars pairs like 30:250, not {part!r}")
+        plan = Plan(int(days), int(stars))
+        if not (1 <= plan.days <= MAX_PLAN_DAYS and 1 <= plan.stars <= MAX_PLAN_STARS):
+            raise ValueError(f"SUBSCRIPTION_PLANS entry {part!r} is out of range")
+        plans.append(plan)
+    return tuple(plans)
 
 
 class Settings(BaseSettings):
@@ -60,6 +94,12 @@ class Settings(BaseSettings):
     replicate_base_url: str = Field(default="https://api.replicate.com", validation_alias="REPLICATE_BASE_URL")
     pollinations_base_url: str | None = Field(default=None, validation_alias="POLLINATIONS_BASE_URL")
 
+    subscription_plans: Annotated[tuple[Plan, ...], NoDecode] = Field(
+        default_factory=lambda: parse_plans(DEFAULT_PLANS), validation_alias="SUBSCRIPTION_PLANS"
+    )
+    paysupport_contact: str = Field(default="", validation_alias="PAYSUPPORT_CONTACT")
+    broadcast_rate: float = Field(default=20.0, gt=0, le=30, validation_alias="BROADCAST_RATE")
+
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
     @field_validator("admin_ids", mode="before")
@@ -71,6 +111,13 @@ class Settings(BaseSettings):
                 return frozenset(int(p) for p in parts)
             except ValueError:
                 raise ValueError("ADMIN_IDS must be comma-separated numeric Telegram ids") from None
+        return value
+
+    @field_validator("subscription_plans", mode="before")
+    @classmethod
+    def _parse_plans(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_plans(value)
         return value
 
     @field_validator("timezone")

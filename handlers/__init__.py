@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, generate, profile, start
+from handlers import admin, common, errors, fallback, generate, membership, payments, profile, start
 
 
 def build_routers() -> list[Router]:
@@ -14,6 +14,9 @@ def build_routers() -> list[Router]:
         common.router_factory(),
         start.router_factory(),
         profile.router_factory(),
+        payments.router_factory(),
+        membership.router_factory(),
+        admin.router_factory(),
         generate.router_factory(),
         fallback.router_factory(),
     ]

@@ -2,7 +2,8 @@
 
 from models.base import Base
 from models.generation import Generation
+from models.payment import Payment
 from models.usage import DailyUsage
 from models.user import User
 
-__all__ = ["Base", "DailyUsage", "Generation", "User"]
+__all__ = ["Base", "DailyUsage", "Generation", "Payment", "User"]

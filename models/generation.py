@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime
@@ -22,6 +22,8 @@ class Generation(Base):
     model_requested: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str | None] = mapped_column(String(32))
     model_used: Mapped[str | None] = mapped_column(String(128))
+    # True when a model other than the requested one made the image.
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # pending -> delivered | failed | interrupted
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)

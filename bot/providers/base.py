@@ -130,7 +130,7 @@ def excerpt(text: str | bytes | None, limit: int = 200) -> str:
     if text is None:
         return ""
     if isinstance(text, bytes):
-        text = text[:limit * 2].decode("utf-8", errors="replace")
+        text = text[: limit * 2].decode("utf-8", errors="replace")
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

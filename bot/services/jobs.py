@@ -162,6 +162,7 @@ class GenerationJobs:
         if isinstance(outcome, GenerationResult):
             values["provider"] = outcome.first.provider
             values["model_used"] = outcome.first.model
+            values["fallback"] = outcome.fallback_used
         if isinstance(outcome, GenerationFailed):
             values["error_class"] = outcome.error_class
         elif exc is not None:
@@ -215,6 +216,7 @@ async def record_unmetered(
                 model_requested=model.value,
                 provider=outcome.first.provider if ok else None,
                 model_used=outcome.first.model if ok else None,
+                fallback=outcome.fallback_used if ok else False,
                 attempts=[a.to_dict() for a in outcome.attempts],
                 status="delivered" if ok else "failed",
                 error_class=None if ok else outcome.error_class,

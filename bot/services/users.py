@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
@@ -86,12 +86,12 @@ class UserService:
                 },
             ).returning(User)
             user = (await session.execute(stmt)).scalar_one()
-            return self._view(user)
+            return self.view(user)
 
     async def get(self, user_id: int) -> UserView | None:
         async with self._sessions() as session:
             user = await session.get(User, user_id)
-            return self._view(user) if user else None
+            return self.view(user) if user else None
 
     async def find(self, ref: str) -> UserView | None:
         """Look a user up by numeric id or @username (case-insensitive)."""
@@ -105,11 +105,90 @@ class UserService:
             user = (
                 await session.execute(select(User).where(func.lower(User.username) == name).limit(1))
             ).scalar_one_or_none()
-            return self._view(user) if user else None
+            return self.view(user) if user else None
 
     async def set_model(self, user_id: int, model: ModelId) -> None:
         async with self._sessions.begin() as session:
             await session.execute(update(User).where(User.id == user_id).values(chosen_model=model.value))
+
+    async def set_level(self, user_id: int, level: Level, days: int | None = None) -> UserView:
+        """Grant a level, for `days` (then back to `user` by itself) or without end. `user` clears expiry."""
+        if user_id in self._admin_ids and level is not Level.ADMIN:
+            raise PermissionError("ADMIN_IDS admins cannot be demoted by command")
+        until = self._clock.now() + timedelta(days=days) if days and level is not Level.USER else None
+        async with self._sessions.begin() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise LookupError(user_id)
+            user.level = level.value
+            user.level_until = until
+            user.expiry_warned_for = None
+            await session.flush()
+            return self.view(user)
+
+    async def extend_subscription(self, user_id: int, days: int) -> UserView:
+        """Add paid days: from the current expiry if still running, else from now. Admins keep their level."""
+        async with self._sessions.begin() as session:
+            user = await session.get(User, user_id, with_for_update=True)
+            if user is None:
+                raise LookupError(user_id)
+            self.apply_days(user, days)
+            await session.flush()
+            return self.view(user)
+
+    async def take_back_days(self, user_id: int, days: int) -> UserView:
+        """Undo paid days (a refund); the level drops to `user` if nothing is left."""
+        return await self.extend_subscription(user_id, -days)
+
+    def apply_days(self, user: User, days: int) -> None:
+        now = self._clock.now()
+        level = self.effective_level(user)
+        if level is Level.ADMIN or (level is Level.SUBSCRIBER and user.level_until is None):
+            return  # unlimited already: nothing to extend or take back
+        start = user.level_until if level is Level.SUBSCRIBER and user.level_until else now
+        until = start + timedelta(days=days)
+        if until <= now:
+            user.level, user.level_until = Level.USER.value, None
+        else:
+            user.level, user.level_until = Level.SUBSCRIBER.value, until
+        user.expiry_warned_for = None
+
+    async def set_ban(self, user_id: int, banned: bool, reason: str | None = None) -> UserView:
+        if banned and user_id in self._admin_ids:
+            raise PermissionError("ADMIN_IDS admins cannot be banned")
+        async with self._sessions.begin() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise LookupError(user_id)
+            user.is_banned = banned
+            user.ban_reason = reason if banned else None
+            user.ban_notified = False
+            await session.flush()
+            return self.view(user)
+
+    async def mark_ban_notified(self, user_id: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(ban_notified=True))
+
+    async def expiring_soon(self, within: timedelta) -> list[UserView]:
+        """Subscribers whose level ends within `within` and who have not been warned for that end yet."""
+        now = self._clock.now()
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(User).where(
+                    User.level == Level.SUBSCRIBER.value,
+                    User.level_until.is_not(None),
+                    User.level_until > now,
+                    User.level_until <= now + within,
+                    User.is_banned.is_(False),
+                )
+            )
+            users = [u for u in rows.scalars() if u.expiry_warned_for != u.level_until]
+            return [self.view(u) for u in users]
+
+    async def mark_expiry_warned(self, user_id: int, until: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(expiry_warned_for=until))
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         async with self._sessions.begin() as session:
@@ -146,7 +225,7 @@ class UserService:
     def is_admin_id(self, user_id: int) -> bool:
         return user_id in self._admin_ids
 
-    def _view(self, user: User) -> UserView:
+    def view(self, user: User) -> UserView:
         try:
             chosen = ModelId(user.chosen_model)
         except ValueError:

@@ -1,0 +1,90 @@
+"""Broadcasts run as a background task, paced under Telegram's limits, so the bot keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+
+from bot.services.users import UserService
+
+log = logging.getLogger(__name__)
+
+SendTo = Callable[[int], Awaitable[object]]
+Report = Callable[["BroadcastResult"], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class BroadcastResult:
+    total: int = 0
+    delivered: int = 0
+    failed: int = 0
+    blocked: int = 0
+
+
+class Broadcaster:
+    def __init__(self, users: UserService, rate: float, max_retry_wait: float = 300.0) -> None:
+        self._users = users
+        self._interval = 1.0 / rate
+        self._max_retry_wait = max_retry_wait
+        self._task: asyncio.Task[BroadcastResult] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self, send: SendTo, report: Report) -> int | None:
+        """Start sending to every active user; returns how many, or None if a broadcast is already running."""
+        if self.running:
+            return None
+        recipients = await self._users.active_ids()
+        self._task = asyncio.create_task(self._run(recipients, send, report), name="broadcast")
+        return len(recipients)
+
+    async def wait(self) -> BroadcastResult | None:
+        return await self._task if self._task is not None else None
+
+    async def stop(self) -> None:
+        if self.running and self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self, recipients: list[int], send: SendTo, report: Report) -> BroadcastResult:
+        result = BroadcastResult(total=len(recipients))
+        try:
+            for user_id in recipients:
+                await self._send_one(user_id, send, result)
+                await asyncio.sleep(self._interval)
+        finally:
+            log.info(
+                "broadcast done: %d delivered, %d failed (%d blocked the bot) of %d",
+                result.delivered, result.failed, result.blocked, result.total,
+            )  # fmt: skip
+            try:
+                await report(result)
+            except TelegramAPIError as exc:
+                log.warning("broadcast report not sent: %s", type(exc).__name__)
+        return result
+
+    async def _send_one(self, user_id: int, send: SendTo, result: BroadcastResult) -> None:
+        for _attempt in range(5):
+            try:
+                await send(user_id)
+                result.delivered += 1
+                return
+            except TelegramRetryAfter as exc:  # the session already retried; the whole run waits
+                if exc.retry_after > self._max_retry_wait:
+                    break
+                await asyncio.sleep(exc.retry_after)
+            except TelegramForbiddenError:
+                result.failed += 1
+                result.blocked += 1
+                await self._users.set_blocked(user_id, True)
+                return
+            except TelegramAPIError as exc:
+                log.info("broadcast to %s failed: %s", user_id, type(exc).__name__)
+                break
+        result.failed += 1

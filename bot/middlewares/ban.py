@@ -1,0 +1,42 @@
+"""Banned users: one notice, then their updates are dropped before any handler sees them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update
+from aiogram.utils.i18n import gettext as _
+
+from bot.services.users import UserService, UserView
+
+log = logging.getLogger(__name__)
+
+
+class BanMiddleware(BaseMiddleware):
+    def __init__(self, users: UserService) -> None:
+        self._users = users
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: UserView | None = data.get("user")
+        if user is None or not user.is_banned:
+            return await handler(event, data)
+        # Pre-checkout must still be answered (and refused there); membership changes are bookkeeping.
+        if isinstance(event, Update) and (event.pre_checkout_query or event.my_chat_member):
+            return await handler(event, data)
+        if not user.ban_notified:
+            await self._users.mark_ban_notified(user.id)
+            bot: Bot = data["bot"]
+            try:
+                await bot.send_message(user.id, _("You can no longer use this bot."))
+            except TelegramAPIError as exc:
+                log.info("ban notice to %s failed: %s", user.id, type(exc).__name__)
+        return None

@@ -1,0 +1,74 @@
+"""Subscription housekeeping: warn a day before the end, and tell users when it has ended.
+
+Runs at start-up and then every few minutes, so a bot that was down still warns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.utils.i18n import I18n
+
+from bot.clock import Clock
+from bot.i18n import pick_locale
+from bot.services.users import UserService
+from bot.texts import format_date
+
+log = logging.getLogger(__name__)
+
+WARN_BEFORE = timedelta(days=1)
+CHECK_EVERY_SECONDS = 300.0
+
+
+class SubscriptionNotifier:
+    def __init__(self, bot: Bot, users: UserService, i18n: I18n, clock: Clock) -> None:
+        self._bot = bot
+        self._users = users
+        self._i18n = i18n
+        self._clock = clock
+
+    async def check(self) -> int:
+        """One pass; returns how many messages were sent."""
+        sent = 0
+        for user in await self._users.expiring_soon(WARN_BEFORE):
+            assert user.level_until is not None
+            text = self._i18n.gettext(
+                "Your subscription ends on {date}. Renew it with /subscribe to keep FLUX Pro and the higher limit.",
+                locale=pick_locale(user.language_code),
+            ).format(date=format_date(user.level_until, self._clock.tz))
+            if await self._send(user.id, text):
+                sent += 1
+            await self._users.mark_expiry_warned(user.id, user.level_until)
+        for user_id in await self._users.expire_levels():
+            user = await self._users.get(user_id)
+            text = self._i18n.gettext(
+                "Your subscription has ended. /subscribe renews it.",
+                locale=pick_locale(user.language_code if user else None),
+            )
+            if await self._send(user_id, text):
+                sent += 1
+        return sent
+
+    async def _send(self, user_id: int, text: str) -> bool:
+        try:
+            await self._bot.send_message(user_id, text)
+            return True
+        except TelegramForbiddenError:
+            await self._users.set_blocked(user_id, True)
+        except TelegramAPIError as exc:
+            log.info("subscription notice to %s failed: %s", user_id, type(exc).__name__)
+        return False
+
+    async def run_forever(self, every: float = CHECK_EVERY_SECONDS) -> None:
+        while True:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("subscription check failed")
+            await asyncio.sleep(every)

@@ -1,0 +1,218 @@
+"""Gemini image models (e.g. gemini-3.1-flash-image) through google-genai's async client.
+
+Wire (google-genai 3.4): `POST {base_url}/{api_version}/models/{model}:generateContent` with the key
+in `x-goog-api-key`; the image comes back base64 in `candidates[0].content.parts[*].inlineData`.
+Plain text models (gemini-2.5-flash) answer 400 to IMAGE output, so the model id is configurable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from .base import (
+    ErrorKind,
+    ImageOptions,
+    ModelId,
+    ProviderError,
+    ProviderImage,
+    closest_ratio,
+    decode_image,
+    excerpt,
+    parse_ratio,
+    redact,
+)
+
+log = logging.getLogger(__name__)
+
+# Ratios Gemini's ImageConfig accepts (no 9:21, unlike Replicate's FLUX models).
+GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+
+class GeminiProvider:
+    """Gemini Flash image generation. Uses only the key it is given, never GOOGLE_API_KEY from the env."""
+
+    name = "gemini"
+    models = frozenset({ModelId.GEMINI_FLASH})
+
+    def __init__(
+        self, api_key: str | None, model: str, base_url: str, timeout: float, *, api_version: str = "v1"
+    ) -> None:
+        self._key = api_key or None
+        self._model = model
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        # Pinned so GOOGLE_GENAI_API_VERSION in the environment cannot change the wire format.
+        self._api_version = api_version
+        self._client: genai.Client | None = None
+
+    def available(self, model: ModelId) -> bool:
+        return model in self.models and self._key is not None
+
+    async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage:
+        started = time.monotonic()
+        if model not in self.models:
+            raise self._error(ErrorKind.BAD_REQUEST, started, detail=f"{model} is not served here")
+        if self._key is None:
+            raise self._error(ErrorKind.NOT_CONFIGURED, started, detail="no Gemini API key")
+
+        config = types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=gemini_ratio(options)),
+            seed=options.seed,
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._get_client().aio.models.generate_content(
+                    model=self._model, contents=fold_negative(prompt, options.negative_prompt), config=config
+                )
+        except genai_errors.APIError as exc:
+            raise self._api_error(exc, started) from None
+        except TimeoutError:
+            # Our own deadline, or aiohttp's ClientTimeout (a TimeoutError subclass).
+            raise self._error(ErrorKind.TIMEOUT, started, detail=f"no answer within {self._timeout:g}s") from None
+        except ValueError as exc:
+            # The body was not the JSON google-genai expects (pydantic errors are ValueErrors too).
+            raise self._error(
+                ErrorKind.BAD_OUTPUT, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
+            ) from None
+        except (aiohttp.ClientError, httpx.HTTPError, OSError) as exc:
+            # google-genai talks aiohttp when it is installed (aiogram brings it), httpx otherwise.
+            raise self._error(
+                ErrorKind.UNAVAILABLE, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
+            ) from None
+
+        data = self._image_bytes(response, started)
+        try:
+            image = decode_image(data, self.name, self._model)
+        except ProviderError as exc:
+            exc.latency_ms = _ms_since(started)
+            log.warning("gemini failed: %s", exc)
+            raise
+        log.info("gemini %s answered in %d ms", self._model, _ms_since(started))
+        return image
+
+    def _image_bytes(self, response: types.GenerateContentResponse, started: float) -> bytes:
+        """The generated image; thought images (interim drafts of thinking models) only if nothing else."""
+        candidates = response.candidates or []
+        if not candidates:
+            feedback = response.prompt_feedback
+            reason = feedback.block_reason if feedback is not None else None
+            raise self._error(
+                ErrorKind.BAD_OUTPUT,
+                started,
+                detail=f"no candidates (blocked: {reason})" if reason else "no candidates",
+            )
+        candidate = candidates[0]
+        parts = (candidate.content.parts if candidate.content is not None else None) or []
+        final: bytes | None = None
+        draft: bytes | None = None
+        texts: list[str] = []
+        for part in parts:
+            if part.inline_data is not None and part.inline_data.data:
+                if part.thought:
+                    draft = part.inline_data.data
+                elif final is None:
+                    final = part.inline_data.data
+            elif part.text:
+                texts.append(part.text)
+        if final is not None:
+            return final
+        if draft is not None:
+            return draft
+        detail = f"no image (finish reason {candidate.finish_reason})"
+        if texts:
+            detail += ": " + excerpt(" ".join(texts), 160)
+        raise self._error(ErrorKind.BAD_OUTPUT, started, detail=self._clean(detail))
+
+    def _api_error(self, exc: genai_errors.APIError, started: float) -> ProviderError:
+        code = int(exc.code) if exc.code else None
+        status = str(exc.status or "")
+        message = exc.message or str(exc.details)
+        reasons = _error_reasons(exc.details)
+        if code in (401, 403) or "API_KEY_INVALID" in reasons or status == "UNAUTHENTICATED":
+            # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401.
+            kind = ErrorKind.AUTH
+        elif code in (402, 429) or status == "RESOURCE_EXHAUSTED":
+            kind = ErrorKind.RATE_LIMITED
+        elif code == 400 and status == "FAILED_PRECONDITION":
+            kind = ErrorKind.NO_ACCESS  # e.g. "User location is not supported", billing not enabled
+        elif code is not None and code >= 500:
+            kind = ErrorKind.UNAVAILABLE
+        else:
+            kind = ErrorKind.BAD_REQUEST
+        return self._error(kind, started, status=code, detail=self._clean(excerpt(f"{status} {message}".strip())))
+
+    def _get_client(self) -> genai.Client:
+        if self._client is None:
+            self._client = genai.Client(
+                vertexai=False,
+                api_key=self._key,
+                http_options=types.HttpOptions(
+                    base_url=self._base_url,
+                    api_version=self._api_version,
+                    timeout=int(self._timeout * 1000),  # milliseconds
+                    # An explicit single attempt also switches off google-genai's hidden
+                    # sleep-1-to-10-s-and-retry on connection errors.
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                ),
+            )
+        return self._client
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self._key)
+
+    def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
+        err = ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=_ms_since(started))
+        if kind is not ErrorKind.NOT_CONFIGURED:
+            log.warning("gemini failed: %s", err)
+        return err
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aio.aclose()
+            client.close()
+
+
+def gemini_ratio(options: ImageOptions) -> str:
+    """The supported ratio closest to what was asked for."""
+    if options.aspect_ratio:
+        try:
+            w, h = parse_ratio(options.aspect_ratio)
+        except ValueError:
+            return "1:1"
+        return closest_ratio(w, h, GEMINI_RATIOS)
+    if options.width and options.height:
+        return closest_ratio(options.width, options.height, GEMINI_RATIOS)
+    return "1:1"
+
+
+def fold_negative(prompt: str, negative: str | None) -> str:
+    """Gemini has no negative-prompt parameter; as a language model it does understand "Avoid: ..."."""
+    if not negative or not negative.strip():
+        return prompt
+    return f"{prompt}\n\nAvoid: {negative.strip()}"
+
+
+def _error_reasons(details: Any) -> str:
+    """The `reason` fields of a Google error body, joined (where API_KEY_INVALID shows up)."""
+    if not isinstance(details, dict):
+        return ""
+    error = details.get("error", details)
+    items = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(items, list):
+        return ""
+    return " ".join(str(item.get("reason", "")) for item in items if isinstance(item, dict))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,452 @@
+"""FLUX through Replicate: [dev] via huggingface_hub's Replicate provider, 1.1 [pro] via Replicate's API.
+
+FLUX.1 [dev] (needs an HF token, `hf_...`): huggingface_hub looks up the model's provider mapping on
+the Hub (`GET {hub}/api/models/{repo}?expand=inferenceProviderMapping`, cached per repo), then posts
+to the HF router (`POST {router}/replicate/v1/models/{replicate id}/predictions`) and downloads the
+output. A key without access to [dev] is downgraded once to FLUX.1 [schnell].
+
+FLUX 1.1 [pro] has no Hub repo, so huggingface_hub cannot map it: we call Replicate's predictions
+API ourselves with httpx.
+
+Pinned to huggingface_hub 2.4: `constants.ENDPOINT`, `constants.INFERENCE_PROXY_TEMPLATE` and the
+mapping cache are private-ish module state that later versions may move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import httpx2
+from huggingface_hub import InferenceClient, constants
+from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
+from PIL import Image, UnidentifiedImageError
+
+from .base import (
+    ErrorKind,
+    ImageOptions,
+    ModelId,
+    ProviderError,
+    ProviderImage,
+    closest_ratio,
+    decode_image,
+    excerpt,
+    parse_ratio,
+    redact,
+)
+
+log = logging.getLogger(__name__)
+
+DEV_REPO = "black-forest-labs/FLUX.1-dev"
+SCHNELL_REPO = "black-forest-labs/FLUX.1-schnell"
+PRO_MODEL = "black-forest-labs/flux-1.1-pro"
+REPLICATE_API = "https://api.replicate.com"
+
+# Replicate's FLUX dev/schnell take these aspect ratios (base.COMMON_RATIOS); 1.1 [pro] takes fewer.
+FLUX_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21")
+PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9")
+PRO_MIN_SIDE, PRO_MAX_SIDE = 256, 1440
+
+# Parameters text_to_image() takes by name; anything else in an allow-list goes in extra_body.
+_NAMED_PARAMS = frozenset({"width", "height", "num_inference_steps", "guidance_scale", "seed", "negative_prompt"})
+
+
+@dataclass(frozen=True, slots=True)
+class HubModel:
+    """A Hub repo and the only parameters we send it (an unknown one is a 400 for some providers)."""
+
+    repo: str
+    params: frozenset[str]
+    steps: int
+    guidance: float | None
+
+
+FLUX_DEV = HubModel(
+    DEV_REPO,
+    frozenset({"width", "height", "num_inference_steps", "guidance_scale", "seed", "negative_prompt", "aspect_ratio"}),
+    steps=28,
+    guidance=3.5,
+)
+# Schnell is distilled: at most 4 steps, no guidance, no negative prompt.
+FLUX_SCHNELL = HubModel(
+    SCHNELL_REPO, frozenset({"width", "height", "num_inference_steps", "seed", "aspect_ratio"}), steps=4, guidance=None
+)
+PRO_INPUTS = frozenset({"prompt", "aspect_ratio", "width", "height", "seed", "output_format", "safety_tolerance"})
+
+_TERMINAL_FAILURES = frozenset({"failed", "canceled", "aborted"})
+_PENDING = frozenset({"starting", "processing"})
+_ACCESS_WORDS = ("access", "gated", "pro ", "upgrade", "subscri", "permission", "not allowed")
+
+# huggingface_hub caches the provider mapping per repo for the process lifetime; the cache does not
+# know which Hub it came from, so it is emptied whenever a provider points the library at another Hub.
+_hub_endpoint_in_use: str | None = None
+
+
+def configure_hub(hub_endpoint: str, router_url: str) -> None:
+    """Point huggingface_hub at our Hub and router, and keep its telemetry/agent lookups off.
+
+    Process-wide: these are module constants read at call time by huggingface_hub 2.4.
+    """
+    global _hub_endpoint_in_use
+    # With telemetry on, building headers also fetches `{ENDPOINT}/api/agent-harnesses` (sync, once a day).
+    constants.HF_HUB_DISABLE_TELEMETRY = True
+    constants.ENDPOINT = hub_endpoint.rstrip("/")
+    constants.INFERENCE_PROXY_TEMPLATE = router_url.rstrip("/") + "/{provider}"
+    if _hub_endpoint_in_use != constants.ENDPOINT:
+        _fetch_inference_provider_mapping.cache_clear()
+        _hub_endpoint_in_use = constants.ENDPOINT
+
+
+class _UndecodableOutput(Exception):
+    """Pillow could open but not read the downloaded output (truncated, corrupt)."""
+
+
+class HFReplicateProvider:
+    """FLUX.1 [dev] (HF token) and FLUX 1.1 [pro] (Replicate token, else HF token via the router)."""
+
+    name = "hf-replicate"
+    models = frozenset({ModelId.FLUX_DEV, ModelId.FLUX_PRO})
+    poll_interval: float = 0.5  # seconds between polls of an unfinished Replicate prediction
+
+    def __init__(
+        self,
+        hf_token: str | None,
+        replicate_token: str | None,
+        hub_endpoint: str,
+        router_url: str,
+        replicate_base_url: str,
+        timeout: float,
+    ) -> None:
+        self._hf_token = hf_token or None
+        self._replicate_token = replicate_token or None
+        self._hub_endpoint = hub_endpoint.rstrip("/")
+        self._router_url = router_url.rstrip("/")
+        self._replicate_base_url = replicate_base_url.rstrip("/")
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    def available(self, model: ModelId) -> bool:
+        if model is ModelId.FLUX_DEV:
+            return self._hf_token is not None
+        if model is ModelId.FLUX_PRO:
+            return self._replicate_token is not None or self._hf_token is not None
+        return False
+
+    async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage:
+        started = time.monotonic()
+        if model is ModelId.FLUX_DEV:
+            return await self._generate_dev(prompt, options, started)
+        if model is ModelId.FLUX_PRO:
+            return await self._generate_pro(prompt, options, started)
+        raise self._error(ErrorKind.BAD_REQUEST, str(model), started, detail="model not served here")
+
+    # -- FLUX.1 [dev] / [schnell] through huggingface_hub -------------------------------------
+    async def _generate_dev(self, prompt: str, options: ImageOptions, started: float) -> ProviderImage:
+        if self._hf_token is None:
+            raise self._error(ErrorKind.NOT_CONFIGURED, DEV_REPO, started, detail="no HF token")
+        if not self._hf_token.startswith("hf_"):
+            # huggingface_hub would treat it as a Replicate key and call api.replicate.com directly.
+            raise self._error(ErrorKind.AUTH, DEV_REPO, started, detail="HF token does not start with hf_")
+        configure_hub(self._hub_endpoint, self._router_url)
+        attempt = FLUX_DEV
+        try:
+            async with asyncio.timeout(self._timeout):
+                try:
+                    data = await self._hub_attempt(FLUX_DEV, prompt, options, started)
+                except ProviderError as err:
+                    if not _no_access(err):
+                        raise
+                    log.info("FLUX.1-dev is not available to this key (%s); trying FLUX.1-schnell", err)
+                    attempt = FLUX_SCHNELL
+                    data = await self._hub_attempt(FLUX_SCHNELL, prompt, options, started)
+        except TimeoutError:
+            raise self._error(
+                ErrorKind.TIMEOUT, attempt.repo, started, detail=f"no image within {self._timeout:g}s"
+            ) from None
+        image = self._decode(data, attempt.repo, started)
+        log.info("%s answered in %d ms", attempt.repo, _ms_since(started))
+        return image
+
+    async def _hub_attempt(self, model: HubModel, prompt: str, options: ImageOptions, started: float) -> bytes:
+        params = hub_params(model, options)
+        remaining = max(0.5, self._timeout - (time.monotonic() - started))
+        try:
+            # The sync client blocks (mapping lookup, POST, output download): keep it off the event loop.
+            return await asyncio.to_thread(self._hub_text_to_image, model.repo, prompt, params, remaining)
+        except Exception as exc:
+            raise self._hub_error(exc, model.repo, started) from None
+
+    def _hub_text_to_image(self, repo: str, prompt: str, params: dict[str, Any], timeout: float) -> bytes:
+        """Runs in a worker thread; returns PNG bytes."""
+        client = InferenceClient(provider="replicate", api_key=self._hf_token, timeout=timeout)
+        named = {k: v for k, v in params.items() if k in _NAMED_PARAMS}
+        extra = {k: v for k, v in params.items() if k not in _NAMED_PARAMS}
+        image = client.text_to_image(prompt, model=repo, extra_body=extra or None, **named)
+        buf = io.BytesIO()
+        try:
+            image.save(buf, format="PNG")  # Image.open is lazy: a truncated download fails here
+        except (OSError, ValueError) as exc:
+            raise _UndecodableOutput(type(exc).__name__) from exc
+        return buf.getvalue()
+
+    def _hub_error(self, exc: Exception, repo: str, started: float) -> ProviderError:
+        """One ErrorKind for whatever huggingface_hub (and its httpx2 client, and Pillow) raised."""
+        if isinstance(exc, HfHubHTTPError):
+            status = exc.response.status_code if exc.response is not None else None
+            body = _response_text(exc.response) or exc.server_message or str(exc)
+            kind = kind_for_status(status, body) if status is not None else ErrorKind.UNAVAILABLE
+            return self._error(kind, repo, started, status=status, detail=self._clean(excerpt(body)))
+        if isinstance(exc, (InferenceTimeoutError, httpx2.TimeoutException)):
+            return self._error(ErrorKind.TIMEOUT, repo, started, detail=f"HTTP timeout ({type(exc).__name__})")
+        if isinstance(exc, TimeoutError):
+            # huggingface_hub raises a builtin TimeoutError when the prediction has no output
+            # (Replicate answered "starting"/"processing" after its 60 s wait, or "failed").
+            return self._error(ErrorKind.TIMEOUT, repo, started, detail="prediction returned no output")
+        if isinstance(
+            exc, (UnidentifiedImageError, Image.DecompressionBombError, json.JSONDecodeError, _UndecodableOutput)
+        ):
+            # The download is not status-checked by huggingface_hub: an error page lands here too.
+            return self._error(ErrorKind.BAD_OUTPUT, repo, started, detail=f"undecodable output: {type(exc).__name__}")
+        if isinstance(exc, (httpx2.HTTPError, OSError)):
+            # httpx2.ConnectError & co. (not wrapped by huggingface_hub), and OfflineModeIsEnabled
+            # (HF_HUB_OFFLINE=1 blocks even 127.0.0.1).
+            return self._error(
+                ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
+            )
+        if isinstance(exc, ValueError):
+            # "Model ... is not supported by provider replicate", or no mapping on the Hub.
+            return self._error(ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(str(exc))))
+        return self._error(
+            ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
+        )
+
+    # -- FLUX 1.1 [pro] through Replicate's predictions API ------------------------------------
+    async def _generate_pro(self, prompt: str, options: ImageOptions, started: float) -> ProviderImage:
+        """Direct Replicate with a Replicate token (known to work); else the HF router's Replicate proxy.
+
+        The router route (`{router}/replicate/v1/models/.../predictions` with an HF token) is what
+        huggingface_hub itself uses for mapped models, but HF does not document it for unmapped
+        models such as flux-1.1-pro: it may answer 4xx, which then falls through the chain.
+        """
+        if self._replicate_token is not None:
+            base, token = self._replicate_base_url, self._replicate_token
+        elif self._hf_token is not None:
+            base, token = f"{self._router_url}/replicate", self._hf_token
+        else:
+            raise self._error(ErrorKind.NOT_CONFIGURED, PRO_MODEL, started, detail="no Replicate or HF token")
+        if options.negative_prompt:
+            log.debug("FLUX 1.1 [pro] has no negative prompt; ignoring it")
+        auth = {"Authorization": f"Bearer {token}"}
+        http = self._client()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await http.post(
+                    f"{base}/v1/models/{PRO_MODEL}/predictions",
+                    json={"input": pro_input(prompt, options)},
+                    headers={**auth, "Prefer": "wait"},
+                )
+                prediction = self._prediction(response, started)
+                prediction = await self._wait(prediction, base, auth, started)
+                output_url = self._output_url(prediction, started)
+                # Output files (replicate.delivery) are public: the key goes only to the API's own host.
+                same_host = urlsplit(output_url).netloc == urlsplit(base).netloc
+                file = await http.get(output_url, headers=auth if same_host else None)
+        except TimeoutError:
+            raise self._error(
+                ErrorKind.TIMEOUT, PRO_MODEL, started, detail=f"no image within {self._timeout:g}s"
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise self._error(ErrorKind.TIMEOUT, PRO_MODEL, started, detail=type(exc).__name__) from None
+        except httpx.HTTPError as exc:
+            raise self._error(
+                ErrorKind.UNAVAILABLE, PRO_MODEL, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
+            ) from None
+        if file.status_code >= 400:
+            kind = ErrorKind.UNAVAILABLE if file.status_code >= 500 else ErrorKind.BAD_OUTPUT
+            raise self._error(
+                kind,
+                PRO_MODEL,
+                started,
+                status=file.status_code,
+                detail=self._clean("output download failed: " + excerpt(file.content)),
+            )
+        image = self._decode(file.content, PRO_MODEL, started)
+        log.info("%s answered in %d ms", PRO_MODEL, _ms_since(started))
+        return image
+
+    def _prediction(self, response: httpx.Response, started: float) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise self._error(
+                kind_for_status(response.status_code, response.text),
+                PRO_MODEL,
+                started,
+                status=response.status_code,
+                detail=self._clean(excerpt(response.content)),
+            )
+        try:
+            prediction = response.json()
+        except ValueError:
+            prediction = None
+        if not isinstance(prediction, dict):
+            raise self._error(
+                ErrorKind.BAD_OUTPUT,
+                PRO_MODEL,
+                started,
+                status=response.status_code,
+                detail=self._clean("not a prediction: " + excerpt(response.content)),
+            )
+        return prediction
+
+    async def _wait(
+        self, prediction: dict[str, Any], base: str, auth: dict[str, str], started: float
+    ) -> dict[str, Any]:
+        """Poll `urls.get` while Replicate's `Prefer: wait` returned before the model finished."""
+        while prediction.get("status") in _PENDING:
+            poll_url = (prediction.get("urls") or {}).get("get")
+            if not isinstance(poll_url, str) or not poll_url.startswith(("http://", "https://")):
+                raise self._error(
+                    ErrorKind.BAD_OUTPUT, PRO_MODEL, started, detail="pending prediction without urls.get"
+                )
+            # Replicate answers with its public host; through the HF router or a configured base the
+            # poll must go where the prediction was created.
+            if poll_url.startswith(REPLICATE_API) and base != REPLICATE_API:
+                poll_url = base + poll_url[len(REPLICATE_API) :]
+            await asyncio.sleep(self.poll_interval)
+            prediction = self._prediction(await self._client().get(poll_url, headers=auth), started)
+        status = prediction.get("status")
+        if status in _TERMINAL_FAILURES:
+            raise self._error(
+                ErrorKind.BAD_OUTPUT,
+                PRO_MODEL,
+                started,
+                detail=self._clean(excerpt(f"prediction {status}: {prediction.get('error')}")),
+            )
+        return prediction
+
+    def _output_url(self, prediction: dict[str, Any], started: float) -> str:
+        output = prediction.get("output")
+        url = output[0] if isinstance(output, list) and output else output
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise self._error(
+                ErrorKind.BAD_OUTPUT,
+                PRO_MODEL,
+                started,
+                detail=f"prediction {prediction.get('status')} without an output URL",
+            )
+        return url
+
+    # -- shared ----------------------------------------------------------------------------
+    def _decode(self, data: bytes, model: str, started: float) -> ProviderImage:
+        try:
+            return decode_image(data, self.name, model)
+        except ProviderError as err:
+            err.latency_ms = _ms_since(started)
+            log.warning("hf-replicate failed: %s", err)
+            raise
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
+        return self._http
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self._hf_token, self._replicate_token)
+
+    def _error(
+        self, kind: ErrorKind, model: str, started: float, *, status: int | None = None, detail: str = ""
+    ) -> ProviderError:
+        err = ProviderError(kind, self.name, model, status=status, detail=detail, latency_ms=_ms_since(started))
+        if kind is not ErrorKind.NOT_CONFIGURED:
+            log.warning("hf-replicate failed: %s", err)
+        return err
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:
+    """The parameters for a Hub model, filtered through its allow-list; None values are dropped."""
+    width, height = options.size(default=1024, multiple=16)
+    wanted: dict[str, Any] = {
+        "width": width,
+        "height": height,
+        "num_inference_steps": model.steps,
+        "guidance_scale": model.guidance,
+        "seed": options.seed,
+        "negative_prompt": options.negative_prompt or None,
+        # Replicate's FLUX models size by aspect ratio; width/height are what HF's schema names.
+        "aspect_ratio": _ratio(options, FLUX_RATIOS),
+    }
+    return {k: v for k, v in wanted.items() if k in model.params and v is not None}
+
+
+def pro_input(prompt: str, options: ImageOptions) -> dict[str, Any]:
+    """The `input` of a flux-1.1-pro prediction: an aspect ratio, or "custom" with sides in 32s."""
+    wanted: dict[str, Any] = {"prompt": prompt, "seed": options.seed, "output_format": "png", "safety_tolerance": 2}
+    if options.width and options.height:
+        width, height = options.size(default=1024, multiple=32)
+        wanted.update(aspect_ratio="custom", width=_clamp(width), height=_clamp(height))
+    else:
+        wanted["aspect_ratio"] = _ratio(options, PRO_RATIOS)
+    return {k: v for k, v in wanted.items() if k in PRO_INPUTS and v is not None}
+
+
+def kind_for_status(status: int, body: str = "") -> ErrorKind:
+    """401 is a bad key; 403 (and an access-worded 400) a key without this model."""
+    if status == 401:
+        return ErrorKind.AUTH
+    if status in (403, 404):
+        return ErrorKind.NO_ACCESS if status == 403 or _mentions_access(body) else ErrorKind.BAD_REQUEST
+    if status in (402, 429):
+        return ErrorKind.RATE_LIMITED
+    if status >= 500:
+        return ErrorKind.UNAVAILABLE
+    if status == 400 and _mentions_access(body):
+        return ErrorKind.NO_ACCESS
+    return ErrorKind.BAD_REQUEST
+
+
+def _no_access(err: ProviderError) -> bool:
+    """Dev failures worth one try on schnell: 400 (seed 001: "no PRO access"), 403/404 gated/hidden."""
+    return err.kind is ErrorKind.NO_ACCESS or err.status in (400, 403, 404)
+
+
+def _mentions_access(body: str) -> bool:
+    text = body.lower()
+    return any(word in text for word in _ACCESS_WORDS)
+
+
+def _ratio(options: ImageOptions, choices: tuple[str, ...]) -> str:
+    if options.aspect_ratio:
+        try:
+            return closest_ratio(*parse_ratio(options.aspect_ratio), choices)
+        except ValueError:
+            return "1:1"
+    if options.width and options.height:
+        return closest_ratio(options.width, options.height, choices)
+    return "1:1"
+
+
+def _clamp(side: int) -> int:
+    return max(PRO_MIN_SIDE, min(PRO_MAX_SIDE, side))
+
+
+def _response_text(response: Any) -> str:
+    try:
+        return str(response.text)
+    except Exception:  # a streamed body that was never read
+        return ""
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

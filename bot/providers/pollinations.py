@@ -1,0 +1,139 @@
+"""Pollinations: the keyless last resort, or its keyed API when POLLINATIONS_API_KEY is set.
+
+Keyless: `GET https://image.pollinations.ai/prompt/{prompt}?width=&height=&seed=&model=flux&nologo=true`
+(rate-limited to about one request per 5 s per IP, in maintenance mode).
+Keyed: `GET https://gen.pollinations.ai/image/{prompt}?model=flux&width=&height=&seed=&negative_prompt=`
+with `Authorization: Bearer <key>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from urllib.parse import quote
+
+import httpx
+
+from .base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage, decode_image, excerpt, redact
+
+log = logging.getLogger(__name__)
+
+LEGACY_BASE_URL = "https://image.pollinations.ai"
+KEYED_BASE_URL = "https://gen.pollinations.ai"
+MODEL = "flux"
+
+# Pollinations' default seed is fixed (42): without our own seed every identical prompt gives the
+# same picture.
+_SEED_MAX = 2**31 - 1
+
+
+class PollinationsProvider:
+    """Always available: it needs no key, which is why it ends every fallback chain."""
+
+    name = "pollinations"
+    models = frozenset({ModelId.POLLINATIONS})
+
+    def __init__(self, api_key: str | None, base_url: str | None, timeout: float) -> None:
+        self._key = api_key or None
+        self._base_url = (base_url or "").rstrip("/") or None
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
+
+    def available(self, model: ModelId) -> bool:
+        return model in self.models
+
+    async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage:
+        started = time.monotonic()
+        if model not in self.models:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST, self.name, str(model), detail="model not served here", latency_ms=0
+            )
+        url, params, headers = self._request(prompt, options)
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client().get(url, params=params, headers=headers)
+                body = response.content
+        except TimeoutError:
+            raise self._error(ErrorKind.TIMEOUT, started, detail=f"no answer within {self._timeout:g}s") from None
+        except httpx.TimeoutException as exc:
+            raise self._error(ErrorKind.TIMEOUT, started, detail=type(exc).__name__) from None
+        except httpx.HTTPError as exc:
+            raise self._error(
+                ErrorKind.UNAVAILABLE, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
+            ) from None
+
+        if response.status_code >= 400:
+            raise self._error(
+                _kind_for_status(response.status_code),
+                started,
+                status=response.status_code,
+                detail=self._clean(excerpt(body)),
+            )
+        try:
+            image = decode_image(body, self.name, MODEL)
+        except ProviderError as exc:
+            exc.status = response.status_code
+            exc.latency_ms = _ms_since(started)
+            raise
+        log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", _ms_since(started))
+        return image
+
+    def _request(self, prompt: str, options: ImageOptions) -> tuple[str, dict[str, str | int], dict[str, str]]:
+        width, height = options.size(default=1024, multiple=16)
+        seed = options.seed if options.seed is not None else random.randint(0, _SEED_MAX)
+        # safe="" also escapes "/" and "?", which would otherwise split the path.
+        quoted = quote(prompt, safe="")
+        if self._key is None:
+            base = self._base_url or LEGACY_BASE_URL
+            params: dict[str, str | int] = {
+                "width": width,
+                "height": height,
+                "seed": seed,
+                "model": MODEL,
+                "nologo": "true",
+            }
+            return f"{base}/prompt/{quoted}", params, {}
+        base = self._base_url or KEYED_BASE_URL
+        params = {"model": MODEL, "width": width, "height": height, "seed": seed}
+        # Only the keyed API takes a negative prompt; flags are never sent as false (it reads "false" as true).
+        if options.negative_prompt:
+            params["negative_prompt"] = options.negative_prompt
+        return f"{base}/image/{quoted}", params, {"Authorization": f"Bearer {self._key}"}
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
+        return self._http
+
+    def _clean(self, text: str) -> str:
+        return redact(text, self._key)
+
+    def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
+        err = ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=_ms_since(started))
+        log.warning("pollinations failed: %s", err)
+        return err
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def _kind_for_status(status: int) -> ErrorKind:
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status in (402, 429):
+        return ErrorKind.RATE_LIMITED
+    if status >= 500:
+        return ErrorKind.UNAVAILABLE
+    return ErrorKind.BAD_REQUEST
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

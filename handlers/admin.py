@@ -1,0 +1,282 @@
+"""Admin commands. To anyone else they are unknown commands: the filter fails and the fallback answers."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.broadcast import Broadcaster, BroadcastResult
+from bot.clock import Clock
+from bot.i18n import pick_locale
+from bot.levels import Level
+from bot.services.payments import PaymentService
+from bot.services.reports import ReportService
+from bot.services.users import UserService, UserView
+from bot.texts import MESSAGE_LIMIT, format_date, level_name, limit_text, truncate
+
+log = logging.getLogger(__name__)
+
+MAX_DAYS = 3650
+MAX_STATS_DAYS = 365
+
+
+class IsAdmin(Filter):
+    async def __call__(self, message: Message, user: UserView | None = None) -> bool:
+        return user is not None and user.level is Level.ADMIN
+
+
+def router_factory() -> Router:
+    router = Router(name="admin")
+    router.message.filter(IsAdmin())
+    router.message.register(on_setlevel, Command("setlevel"))
+    router.message.register(on_user, Command("user"))
+    router.message.register(on_stats, Command("stats"))
+    router.message.register(on_ban, Command("ban"))
+    router.message.register(on_unban, Command("unban"))
+    router.message.register(on_broadcast, Command("broadcast"))
+    router.message.register(on_refund, Command("refund"))
+    return router
+
+
+def _args(command: CommandObject) -> list[str]:
+    return (command.args or "").split()
+
+
+def _who(user: UserView) -> str:
+    return html.escape(f"{user.display_name} ({user.id})")
+
+
+async def on_setlevel(
+    message: Message, command: CommandObject, users: UserService, bot: Bot, i18n_core: I18n, clock: Clock
+) -> None:
+    usage = _("Usage: /setlevel <user_id|@username> <user|subscriber|admin> [days]")
+    args = _args(command)
+    if len(args) not in (2, 3):
+        await message.answer(usage)
+        return
+    target = await users.find(args[0])
+    if target is None:
+        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        return
+    try:
+        level = Level(args[1].lower())
+    except ValueError:
+        await message.answer(usage)
+        return
+    days: int | None = None
+    if len(args) == 3:
+        if not args[2].isdigit() or not 1 <= int(args[2]) <= MAX_DAYS:
+            await message.answer(_("Days must be a whole number from 1 to {max}.").format(max=MAX_DAYS))
+            return
+        days = int(args[2])
+    try:
+        updated = await users.set_level(target.id, level, days)
+    except PermissionError:
+        await message.answer(
+            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
+        )
+        return
+    until = format_date(updated.level_until, clock.tz) if updated.level_until else None
+    await message.answer(
+        _("{who}: level {level}{until}.").format(
+            who=_who(updated),
+            level=level_name(level),
+            until=_(" until {date}").format(date=until) if until else "",
+        )
+    )
+    locale = pick_locale(updated.language_code)
+    if until:
+        text = i18n_core.gettext("Your level is now {level}, until {date}.", locale=locale)
+    else:
+        text = i18n_core.gettext("Your level is now {level}.", locale=locale)
+    with i18n_core.use_locale(locale):
+        text = text.format(level=level_name(level), date=until)
+    try:
+        await bot.send_message(updated.id, text)
+    except TelegramAPIError as exc:
+        await message.answer(_("The user could not be told ({error}).").format(error=type(exc).__name__))
+
+
+async def on_user(
+    message: Message, command: CommandObject, users: UserService, reports: ReportService, clock: Clock
+) -> None:
+    args = _args(command)
+    if len(args) != 1:
+        await message.answer(_("Usage: /user <user_id|@username>"))
+        return
+    target = await users.find(args[0])
+    if target is None:
+        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        return
+    report = await reports.user_report(target)
+    level = level_name(target.level)
+    if target.level_until:
+        level = _("{level} until {date}").format(level=level, date=format_date(target.level_until, clock.tz))
+    yes, no = _("yes"), _("no")
+    lines = [
+        f"<b>{_who(target)}</b>",
+        _("Level: {level}").format(level=level),
+        _("Today: {used} of {limit}").format(used=report.quota.used, limit=limit_text(report.quota.limit)),
+        _("Total: {delivered} delivered, {failed} failed").format(
+            delivered=report.delivered_total, failed=report.failed_total
+        ),
+        _("Banned: {banned}").format(
+            banned=(yes + (f" ({html.escape(target.ban_reason)})" if target.ban_reason else ""))
+            if target.is_banned
+            else no
+        ),
+        _("Blocked the bot: {blocked}").format(blocked=yes if target.blocked_bot else no),
+    ]
+    if report.recent:
+        lines.append(_("Last generations:"))
+        for g in report.recent:
+            lines.append(
+                "• {when} {model} → {provider} [{status}] {prompt}".format(
+                    when=format_date(g.created_at, clock.tz),
+                    model=g.model_requested,
+                    provider=html.escape(g.provider or "—"),
+                    status=g.status,
+                    prompt=html.escape(truncate(g.prompt, 60)),
+                )
+            )
+    await message.answer("\n".join(lines)[:MESSAGE_LIMIT])
+
+
+async def on_stats(message: Message, command: CommandObject, reports: ReportService) -> None:
+    args = _args(command)
+    days = 1
+    if args:
+        if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_STATS_DAYS:
+            await message.answer(_("Usage: /stats [days], days from 1 to {max}").format(max=MAX_STATS_DAYS))
+            return
+        days = int(args[0])
+    s = await reports.stats(days)
+
+    def table(counts: dict[str, int]) -> str:
+        return ", ".join(f"{html.escape(k)}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "—"
+
+    lines = [
+        _("<b>Stats for {days} day(s)</b>").format(days=days),
+        _("Users: {total} total, {active} active today, {new} new").format(
+            total=s.users_total, active=s.active_today, new=s.new_users
+        ),
+        _("Images delivered: {n}").format(n=s.delivered),
+        _("By model: {table}").format(table=table(s.by_model)),
+        _("By provider: {table}").format(table=table(s.by_provider)),
+        _("Failures: {n}").format(n=s.failed),
+        _("Fallback rate: {rate:.0%}").format(rate=s.fallback_rate),
+        _("Median latency: {latency}").format(
+            latency=f"{s.median_latency_ms / 1000:.1f} s" if s.median_latency_ms is not None else "—"
+        ),
+    ]
+    if s.top_users:
+        lines.append(_("Top users:"))
+        lines += [f"• {html.escape(name)} ({uid}): {n}" for uid, name, n in s.top_users]
+    await message.answer("\n".join(lines))
+
+
+async def on_ban(message: Message, command: CommandObject, users: UserService) -> None:
+    args = (command.args or "").split(maxsplit=1)
+    if not args:
+        await message.answer(_("Usage: /ban <user_id|@username> [reason]"))
+        return
+    target = await users.find(args[0])
+    if target is None:
+        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        return
+    reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
+    try:
+        await users.set_ban(target.id, True, reason)
+    except PermissionError:
+        await message.answer(
+            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
+        )
+        return
+    await message.answer(_("{who} is banned.").format(who=_who(target)))
+
+
+async def on_unban(message: Message, command: CommandObject, users: UserService) -> None:
+    args = _args(command)
+    if len(args) != 1:
+        await message.answer(_("Usage: /unban <user_id|@username>"))
+        return
+    target = await users.find(args[0])
+    if target is None:
+        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        return
+    await users.set_ban(target.id, False)
+    await message.answer(_("{who} is unbanned.").format(who=_who(target)))
+
+
+async def on_broadcast(
+    message: Message, command: CommandObject, bot: Bot, broadcaster: Broadcaster, i18n_core: I18n, user: UserView
+) -> None:
+    source = message.reply_to_message
+    text = (command.args or "").strip()
+    if source is None and not text:
+        await message.answer(_("Usage: /broadcast <text>, or reply /broadcast to a message to copy it"))
+        return
+    if source is not None:
+
+        async def send(chat_id: int) -> object:
+            return await bot.copy_message(chat_id, message.chat.id, source.message_id)
+    else:
+
+        async def send(chat_id: int) -> object:
+            return await bot.send_message(chat_id, text, parse_mode=None)
+
+    locale = pick_locale(user.language_code)
+    admin_chat = message.chat.id
+
+    async def report(result: BroadcastResult) -> object:
+        summary = i18n_core.gettext(
+            "Broadcast finished: {delivered} delivered, {failed} failed ({blocked} blocked the bot) of {total}.",
+            locale=locale,
+        ).format(delivered=result.delivered, failed=result.failed, blocked=result.blocked, total=result.total)
+        return await bot.send_message(admin_chat, summary)
+
+    count = await broadcaster.start(send, report)
+    if count is None:
+        await message.answer(_("A broadcast is already running; wait for its report."))
+        return
+    await message.answer(_("Broadcast started to {n} users. I will report when it is done.").format(n=count))
+
+
+async def on_refund(message: Message, command: CommandObject, bot: Bot, payments: PaymentService, clock: Clock) -> None:
+    args = _args(command)
+    if len(args) != 1:
+        await message.answer(_("Usage: /refund <telegram_payment_charge_id>"))
+        return
+    payment = await payments.find(args[0])
+    if payment is None:
+        await message.answer(_("No payment with that charge id."))
+        return
+    if payment.status == "refunded":
+        await message.answer(_("That payment was already refunded."))
+        return
+    try:
+        await bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=payment.charge_id)
+    except TelegramAPIError as exc:
+        log.warning("refundStarPayment failed: %s", type(exc).__name__)
+        await message.answer(_("Telegram refused the refund ({error}).").format(error=html.escape(exc.message[:100])))
+        return
+    done = await payments.mark_refunded(payment.charge_id)
+    if done is None:
+        await message.answer(_("That payment was already refunded."))
+        return
+    info, target = done
+    level = level_name(target.level)
+    if target.level_until:
+        level = _("{level} until {date}").format(level=level, date=format_date(target.level_until, clock.tz))
+    await message.answer(
+        _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
+            stars=info.amount, who=_who(target), days=info.days, level=level
+        )
+    )

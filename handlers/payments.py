@@ -1,0 +1,94 @@
+"""Subscriptions for Telegram Stars: invoices, pre-checkout, crediting, /paysupport."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import LabeledPrice, Message, PreCheckoutQuery
+from aiogram.utils.i18n import gettext as _
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.payments import CURRENCY, CheckoutProblem, PaymentService
+from bot.texts import format_date
+
+log = logging.getLogger(__name__)
+
+
+def router_factory() -> Router:
+    router = Router(name="payments")
+    router.message.register(on_subscribe, Command("subscribe"))
+    router.message.register(on_paysupport, Command("paysupport"))
+    router.pre_checkout_query.register(on_pre_checkout)
+    router.message.register(on_successful_payment, F.successful_payment)
+    return router
+
+
+async def on_subscribe(message: Message, payments: PaymentService) -> None:
+    if not payments.enabled:
+        await message.answer(_("Subscriptions are not on sale in this bot right now."))
+        return
+    for plan in payments.plans:
+        await message.answer_invoice(
+            title=_("Subscriber for {days} days").format(days=plan.days),
+            description=_("FLUX Pro and a higher daily limit for {days} days.").format(days=plan.days),
+            payload=plan.payload,
+            currency=CURRENCY,
+            prices=[LabeledPrice(label=_("{days} days").format(days=plan.days), amount=plan.stars)],
+        )
+
+
+async def on_pre_checkout(query: PreCheckoutQuery, payments: PaymentService) -> None:
+    problem = await payments.check(query.from_user.id, query.invoice_payload, query.currency, query.total_amount)
+    if problem is None:
+        await query.answer(ok=True)
+        return
+    reasons = {
+        CheckoutProblem.UNKNOWN_PLAN: _("This offer is no longer available. Send /subscribe for the current one."),
+        CheckoutProblem.WRONG_AMOUNT: _("The price has changed. Send /subscribe for the current offer."),
+        CheckoutProblem.UNKNOWN_USER: _("Please send /start first."),
+        CheckoutProblem.BANNED: _("Payments are not available for this account."),
+    }
+    log.info("pre-checkout refused for %s: %s", query.from_user.id, problem.value)
+    await query.answer(ok=False, error_message=reasons[problem])
+
+
+async def on_successful_payment(message: Message, payments: PaymentService, clock: Clock) -> None:
+    payment = message.successful_payment
+    if payment is None or message.from_user is None:
+        return
+    credit = await payments.credit(
+        message.from_user.id,
+        charge_id=payment.telegram_payment_charge_id,
+        provider_charge_id=payment.provider_payment_charge_id,
+        payload=payment.invoice_payload,
+        currency=payment.currency,
+        amount=payment.total_amount,
+    )
+    if credit is None:
+        log.error("payment %s for an unknown plan %r", payment.telegram_payment_charge_id, payment.invoice_payload)
+        await message.answer(_("Payment received, but the plan is unknown. Please contact /paysupport."))
+        return
+    if not credit.credited:
+        return  # the same update again: already credited and thanked
+    if credit.user.level_until is not None:
+        await message.answer(
+            _("Thank you! You are a subscriber until {date}.").format(
+                date=format_date(credit.user.level_until, clock.tz)
+            )
+        )
+    else:
+        await message.answer(_("Thank you! Your payment was received."))
+
+
+async def on_paysupport(message: Message, settings: Settings) -> None:
+    contact = settings.paysupport_contact
+    text = _(
+        "Payment questions: describe the problem and include the date of the payment. "
+        "Refunds are possible for unused subscriptions."
+    )
+    if contact:
+        text += "\n" + _("Contact: {contact}").format(contact=contact)
+    await message.answer(text, parse_mode=None)

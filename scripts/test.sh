@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up a virtualenv with the project and its test tools, check style, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"

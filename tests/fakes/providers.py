@@ -1,0 +1,529 @@
+"""Fake image-provider HTTP servers (Gemini, HF Hub, Replicate / HF router, Pollinations).
+
+Each fake is a real aiohttp server on 127.0.0.1 with a random port, so the real client libraries
+(google-genai, huggingface_hub, httpx) do real HTTP against it. Every fake:
+
+- records each request in `.requests` (method, path, query, headers, JSON body),
+- serves real images made with Pillow in its own colour (`.color`, `.made(data)`),
+- can be told to misbehave per model / route with `.behave(mode, key=..., ...)`.
+
+Usage::
+
+    async with FakeReplicate() as fake:
+        fake.behave("status", key="black-forest-labs/flux-dev", status=403, body={"detail": "no access"})
+        ...
+        assert fake.requests[0].header("authorization") == "Bearer hf_x"
+
+Modes shared by all fakes: "ok", "status" (answer `status` with `body`), "delay" (sleep `seconds`,
+then answer ok: use it to trip client timeouts), "garbage" (200 with bytes that are not an image),
+"empty" (200 with nothing usable). Fakes add their own (see each class).
+
+They run in the test's event loop: a client that blocks the loop (a sync HTTP client called from a
+coroutine) deadlocks against them, which is exactly the bug they are meant to expose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from aiohttp import web
+from PIL import Image
+
+RGB = tuple[int, int, int]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+GARBAGE = b"<html><body>definitely not an image</body></html>"
+
+
+def make_image(color: RGB, size: tuple[int, int] = (64, 48), fmt: str = "PNG") -> bytes:
+    """A small solid-colour image, encoded for real, so clients that decode it succeed."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def image_color(data: bytes) -> RGB:
+    """The colour of an image's centre pixel, as RGB (works for PNG, JPEG, WebP...)."""
+    with Image.open(io.BytesIO(data)) as img:
+        rgb = img.convert("RGB")
+        pixel = rgb.getpixel((rgb.width // 2, rgb.height // 2))
+    assert isinstance(pixel, tuple)
+    return (int(pixel[0]), int(pixel[1]), int(pixel[2]))
+
+
+def color_close(a: RGB, b: RGB, tolerance: int = 12) -> bool:
+    """True when two colours match within `tolerance` per channel (JPEG shifts colours a little)."""
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request a fake received, as the client sent it."""
+
+    method: str
+    path: str  # decoded
+    raw_path: str  # as sent, with percent-escapes and query string
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    json: Any
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True)
+class Behaviour:
+    mode: str = "ok"
+    status: int = 500
+    body: Any = None
+    seconds: float = 3.0
+    polls: int = 2
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeServer:
+    """Base: start/stop on 127.0.0.1:0, request recording, per-key behaviours."""
+
+    default_color: ClassVar[RGB] = (128, 128, 128)
+    image_format: ClassVar[str] = "PNG"
+    modes: ClassVar[frozenset[str]] = frozenset({"ok", "status", "delay", "garbage", "empty"})
+
+    def __init__(self, *, color: RGB | None = None, tokens: set[str] | list[str] | None = None) -> None:
+        self.color: RGB = color or self.default_color
+        # When set, only these keys are accepted (each fake checks its own auth header).
+        self.tokens: set[str] | None = set(tokens) if tokens else None
+        self.requests: list[RecordedRequest] = []
+        self._behaviours: dict[str | None, Behaviour] = {}
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._closing: asyncio.Event | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    async def start(self) -> Self:
+        self._closing = asyncio.Event()
+        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
+        self._add_routes(app)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def behave(
+        self,
+        mode: str = "ok",
+        *,
+        key: str | None = None,
+        status: int = 500,
+        body: Any = None,
+        seconds: float = 3.0,
+        polls: int = 2,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Set how the fake answers requests for `key` (a model or route; None = every key)."""
+        if mode not in self.modes:
+            raise ValueError(f"{type(self).__name__} has no mode {mode!r}; choose from {sorted(self.modes)}")
+        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}))
+
+    def behaviour(self, key: str | None) -> Behaviour:
+        return self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
+
+    def reset(self) -> None:
+        self._behaviours.clear()
+        self.requests.clear()
+
+    # -- inspection --------------------------------------------------------------------------
+    def made(self, data: bytes, tolerance: int = 12) -> bool:
+        """True when `data` is an image in this fake's colour."""
+        return color_close(image_color(data), self.color, tolerance)
+
+    def image(self) -> bytes:
+        return make_image(self.color, fmt=self.image_format)
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.requests]
+
+    def requests_to(self, fragment: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if fragment in r.path]
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    def _add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        parsed: Any = None
+        if body and "json" in (request.content_type or ""):
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(body)
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                raw_path=request.raw_path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                json=parsed,
+                body=body,
+            )
+        )
+        return await handler(request)
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"error": f"no route {request.method} {request.path}"}, status=404)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake up early when the fake stops so shutdown stays fast."""
+        assert self._closing is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    def _error_body(self, status: int) -> Any:
+        return {"error": f"fake error {status}"}
+
+    def _status_response(self, b: Behaviour) -> web.Response:
+        body = b.body if b.body is not None else self._error_body(b.status)
+        if isinstance(body, bytes):
+            return web.Response(body=body, status=b.status, headers=b.headers)
+        if isinstance(body, str):
+            return web.Response(text=body, status=b.status, headers=b.headers)
+        return web.json_response(body, status=b.status, headers=b.headers)
+
+    async def _prelude(self, b: Behaviour) -> web.Response | None:
+        """Apply the shared modes; a response means "answer this", None means "carry on as ok"."""
+        if b.mode == "delay":
+            await self._sleep(b.seconds)
+        elif b.mode == "status":
+            return self._status_response(b)
+        return None
+
+    @staticmethod
+    def _bearer(request: web.Request) -> str | None:
+        value = request.headers.get("Authorization", "")
+        scheme, _, token = value.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class FakeGemini(FakeServer):
+    """Gemini API: `POST /{v1|v1beta}/models/{model}:generateContent`, key in `x-goog-api-key`.
+
+    Key for behave(): the model id. Extra modes: "no_image" (text part only), "blocked"
+    (promptFeedback.blockReason, no candidates). "garbage" = an inlineData part that is not an image;
+    "empty" = `{"candidates": []}`. A key not in `tokens` gets Gemini's real answer for a bad key:
+    400 INVALID_ARGUMENT with reason API_KEY_INVALID.
+    """
+
+    default_color: ClassVar[RGB] = (30, 90, 220)
+    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"no_image", "blocked"}
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/{version:v1|v1beta|v1alpha}/models/{call}", self._generate)
+
+    def _error_body(self, status: int) -> Any:
+        names = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+            503: "UNAVAILABLE",
+        }
+        return {
+            "error": {"code": status, "message": f"fake gemini error {status}", "status": names.get(status, "UNKNOWN")}
+        }
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["call"].partition(":")
+        if method != "generateContent":
+            return await self._not_found(request)
+        if self.tokens is not None and request.headers.get("x-goog-api-key") not in self.tokens:
+            return web.json_response(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "API key not valid. Please pass a valid API key.",
+                        "status": "INVALID_ARGUMENT",
+                        "details": [
+                            {
+                                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                "reason": "API_KEY_INVALID",
+                                "domain": "googleapis.com",
+                            }
+                        ],
+                    }
+                },
+                status=400,
+            )
+        b = self.behaviour(model)
+        if (early := await self._prelude(b)) is not None:
+            return early
+        if b.mode == "empty":
+            return web.json_response({"candidates": [], "modelVersion": model})
+        if b.mode == "blocked":
+            return web.json_response({"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": model})
+        parts: list[dict[str, Any]] = [{"text": "Here is the picture you asked for."}]
+        if b.mode != "no_image":
+            data = GARBAGE if b.mode == "garbage" else self.image()
+            parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}})
+        return web.json_response(
+            {
+                "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 1290, "totalTokenCount": 1297},
+                "modelVersion": model,
+                "responseId": "fake-response",
+            }
+        )
+
+
+DEFAULT_HUB_MAPPING: dict[str, str] = {
+    "black-forest-labs/FLUX.1-dev": "black-forest-labs/flux-dev",
+    "black-forest-labs/FLUX.1-schnell": "black-forest-labs/flux-schnell",
+}
+
+
+class FakeHub(FakeServer):
+    """Hugging Face Hub API: `GET /api/models/{org}/{name}` with `inferenceProviderMapping`.
+
+    Answers the shape huggingface_hub 2.4 parses (a dict keyed by provider, each with providerId,
+    status, task). `mapping` is HF repo id → Replicate model id. Unknown repos get the Hub's real
+    404 (X-Error-Code: RepoNotFound). Key for behave(): the HF repo id.
+    """
+
+    def __init__(self, *, mapping: dict[str, str] | None = None, color: RGB | None = None) -> None:
+        super().__init__(color=color)
+        self.mapping = dict(DEFAULT_HUB_MAPPING if mapping is None else mapping)
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/models/{org}/{name}", self._model_info)
+
+    def _error_body(self, status: int) -> Any:
+        return {"error": f"fake hub error {status}"}
+
+    async def _model_info(self, request: web.Request) -> web.StreamResponse:
+        repo = f"{request.match_info['org']}/{request.match_info['name']}"
+        b = self.behaviour(repo)
+        if (early := await self._prelude(b)) is not None:
+            return early
+        if repo not in self.mapping:
+            return web.json_response(
+                {"error": "Repository not found"}, status=404, headers={"X-Error-Code": "RepoNotFound"}
+            )
+        return web.json_response(
+            {
+                "_id": "fake" + repo.replace("/", ""),
+                "id": repo,
+                "pipeline_tag": "text-to-image",
+                "inferenceProviderMapping": {
+                    "replicate": {"status": "live", "providerId": self.mapping[repo], "task": "text-to-image"},
+                    "fal-ai": {"status": "live", "providerId": "fal-ai/flux/dev", "task": "text-to-image"},
+                },
+            }
+        )
+
+
+# Replicate models whose `output` is a single URL string rather than a list.
+STRING_OUTPUT_MODELS = frozenset({"black-forest-labs/flux-1.1-pro", "black-forest-labs/flux-pro"})
+
+DEFAULT_REPLICATE_COLORS: dict[str, RGB] = {
+    "black-forest-labs/flux-dev": (40, 170, 60),
+    "black-forest-labs/flux-schnell": (230, 200, 30),
+    "black-forest-labs/flux-1.1-pro": (200, 40, 200),
+}
+
+
+class FakeReplicate(FakeServer):
+    """Replicate predictions API, also usable as the HF router (routes mounted under `/replicate`).
+
+    - `POST [/replicate]/v1/models/{owner}/{name}/predictions` → a prediction; `output` is a list of
+      URLs (a single string for flux-1.1-pro) pointing at `GET /files/{id}.png` on this fake.
+    - `GET [/replicate]/v1/predictions/{id}` → the prediction (for polling).
+
+    Key for behave(): "owner/name" of the Replicate model. Extra modes: "processing" (the POST
+    answers status "starting"; `polls` GETs later it has succeeded), "failed" (status "failed"
+    with an error), "no_output" (succeeded without output). "garbage"/"empty" corrupt the file.
+    Each model's image has its own colour: `color_for(model)`.
+    """
+
+    default_color: ClassVar[RGB] = (90, 90, 90)
+    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"processing", "failed", "no_output"}
+
+    def __init__(
+        self,
+        *,
+        colors: dict[str, RGB] | None = None,
+        color: RGB | None = None,
+        tokens: set[str] | list[str] | None = None,
+    ) -> None:
+        super().__init__(color=color, tokens=tokens)
+        self.colors = {**DEFAULT_REPLICATE_COLORS, **(colors or {})}
+        self._ids = itertools.count(1)
+        self._predictions: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, bytes] = {}
+        self._pending_polls: dict[str, int] = {}
+
+    def color_for(self, model: str) -> RGB:
+        return self.colors.get(model, self.color)
+
+    def made_by(self, data: bytes, model: str, tolerance: int = 12) -> bool:
+        return color_close(image_color(data), self.color_for(model), tolerance)
+
+    def predictions_for(self, model: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith(f"/models/{model}/predictions")]
+
+    def _add_routes(self, app: web.Application) -> None:
+        for prefix in ("", "/replicate"):
+            app.router.add_post(prefix + "/v1/models/{owner}/{name}/predictions", self._create)
+            app.router.add_get(prefix + "/v1/predictions/{id}", self._get)
+        app.router.add_get("/files/{file}", self._file)
+
+    def _error_body(self, status: int) -> Any:
+        return {"title": f"fake replicate error {status}", "detail": f"fake replicate error {status}", "status": status}
+
+    def _unauthorized(self) -> web.Response:
+        return web.json_response(
+            {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401},
+            status=401,
+        )
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        model = f"{request.match_info['owner']}/{request.match_info['name']}"
+        if self.tokens is not None and self._bearer(request) not in self.tokens:
+            return self._unauthorized()
+        b = self.behaviour(model)
+        if (early := await self._prelude(b)) is not None:
+            return early
+        body = await request.json()
+        pid = f"pred{next(self._ids)}"
+        prefix = "/replicate" if request.path.startswith("/replicate/") else ""
+        file_bytes = make_image(self.color_for(model))
+        if b.mode == "garbage":
+            file_bytes = GARBAGE
+        elif b.mode == "empty":
+            file_bytes = b""
+        self._files[pid] = file_bytes
+        file_url = f"{self.url}/files/{pid}.png"
+        output: Any = file_url if model in STRING_OUTPUT_MODELS else [file_url]
+        prediction: dict[str, Any] = {
+            "id": pid,
+            "model": model,
+            "version": "hidden",
+            "input": body.get("input", {}),
+            "logs": "",
+            "error": None,
+            "status": "succeeded",
+            "output": output,
+            "urls": {
+                "get": f"{self.url}{prefix}/v1/predictions/{pid}",
+                "cancel": f"{self.url}{prefix}/v1/predictions/{pid}/cancel",
+            },
+        }
+        if b.mode == "processing":
+            self._pending_polls[pid] = b.polls
+            self._predictions[pid] = prediction
+            return web.json_response({**prediction, "status": "starting", "output": None}, status=201)
+        if b.mode == "failed":
+            prediction.update(status="failed", output=None, error="fake: the model crashed")
+        elif b.mode == "no_output":
+            prediction.update(output=None)
+        self._predictions[pid] = prediction
+        return web.json_response(prediction, status=201)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        if self.tokens is not None and self._bearer(request) not in self.tokens:
+            return self._unauthorized()
+        pid = request.match_info["id"]
+        prediction = self._predictions.get(pid)
+        if prediction is None:
+            return web.json_response({"detail": "Not found."}, status=404)
+        left = self._pending_polls.get(pid, 0)
+        if left > 0:
+            self._pending_polls[pid] = left - 1
+            return web.json_response({**prediction, "status": "processing", "output": None})
+        return web.json_response(prediction)
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        pid = request.match_info["file"].removesuffix(".png")
+        if pid not in self._files:
+            return web.Response(status=404, text="no such file")
+        return web.Response(body=self._files[pid], content_type="image/png")
+
+
+class FakePollinations(FakeServer):
+    """Pollinations: keyless `GET /prompt/{prompt}` and keyed `GET /image/{prompt}`, both JPEG.
+
+    `/image/...` answers 401 without `Authorization: Bearer ...` (or with a key not in `tokens`).
+    Key for behave(): "prompt" or "image". "garbage" = 200 image/jpeg with non-image bytes.
+    `prompts` lists the decoded prompts seen.
+    """
+
+    default_color: ClassVar[RGB] = (220, 60, 40)
+    image_format: ClassVar[str] = "JPEG"
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/prompt/{prompt:.+}", self._legacy)
+        app.router.add_get("/image/{prompt:.+}", self._keyed)
+
+    @property
+    def prompts(self) -> list[str]:
+        out = []
+        for r in self.requests:
+            for prefix in ("/prompt/", "/image/"):
+                if r.path.startswith(prefix):
+                    out.append(r.path[len(prefix) :])
+        return out
+
+    async def _legacy(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve("prompt")
+
+    async def _keyed(self, request: web.Request) -> web.StreamResponse:
+        token = self._bearer(request)
+        if token is None or (self.tokens is not None and token not in self.tokens):
+            return web.json_response(
+                {"success": False, "error": {"code": "UNAUTHORIZED", "message": "Authentication required"}},
+                status=401,
+            )
+        return await self._serve("image")
+
+    async def _serve(self, route: str) -> web.StreamResponse:
+        b = self.behaviour(route)
+        if (early := await self._prelude(b)) is not None:
+            return early
+        if b.mode == "garbage":
+            return web.Response(body=GARBAGE, content_type="image/jpeg")
+        if b.mode == "empty":
+            return web.Response(body=b"", content_type="image/jpeg")
+        return web.Response(body=self.image(), content_type="image/jpeg")

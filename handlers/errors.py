@@ -6,7 +6,11 @@ import logging
 
 from aiogram import Router
 from aiogram.types import ErrorEvent
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import pick_locale
+from bot.services.users import UserView
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +21,7 @@ def router_factory() -> Router:
     return router
 
 
-async def on_error(event: ErrorEvent) -> bool:
+async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:
     update = event.update
     log.error(
         "update %s failed: %s",
@@ -25,7 +29,9 @@ async def on_error(event: ErrorEvent) -> bool:
         type(event.exception).__name__,
         exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
     )
-    text = _("Something went wrong on my side. Please try again in a moment.")
+    # Error handlers run outside the locale middleware, so the locale is set here again.
+    with i18n_core.context(), i18n_core.use_locale(pick_locale(user.language_code if user else None)):
+        text = _("Something went wrong on my side. Please try again in a moment.")
     try:
         if update.message is not None:
             await update.message.answer(text)

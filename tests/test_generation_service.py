@@ -33,9 +33,7 @@ def test_flux_pro_is_never_a_fallback_for_a_user() -> None:
 async def test_first_working_provider_wins_and_attempts_are_kept() -> None:
     stubs = default_stubs()
     stubs["gemini"].outcomes = [ErrorKind.UNAVAILABLE]
-    outcome = await Service(list(stubs.values())).generate(
-        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
-    )
+    outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER))
     assert isinstance(outcome, GenerationResult)
     assert outcome.first.step is ModelId.FLUX_DEV and outcome.first.provider == "hf-replicate"
     assert outcome.fallback_used
@@ -49,9 +47,7 @@ async def test_unconfigured_providers_are_skipped_so_pollinations_alone_still_ge
     stubs = default_stubs()
     stubs["gemini"]._configured = False
     stubs["hf"]._configured = False
-    outcome = await Service(list(stubs.values())).generate(
-        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
-    )
+    outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER))
     assert isinstance(outcome, GenerationResult)
     assert outcome.first.provider == "pollinations"
     assert stubs["gemini"].calls == [] and stubs["hf"].calls == []
@@ -63,9 +59,7 @@ async def test_everything_failing_is_a_typed_failure(caplog: pytest.LogCaptureFi
     for stub in stubs.values():
         stub.outcomes = [ErrorKind.TIMEOUT]
     with caplog.at_level(logging.WARNING):
-        outcome = await Service(list(stubs.values())).generate(
-            GenerationRequest("a cat", ModelId.FLUX_DEV, Level.USER)
-        )
+        outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.FLUX_DEV, Level.USER))
     assert isinstance(outcome, GenerationFailed)
     assert outcome.reason is FailureReason.ALL_FAILED and outcome.error_class == "timeout"
     assert len(outcome.attempts) == 3
@@ -76,9 +70,7 @@ async def test_everything_failing_is_a_typed_failure(caplog: pytest.LogCaptureFi
 async def test_a_crashing_provider_does_not_stop_the_chain() -> None:
     stubs = default_stubs()
     stubs["gemini"].outcomes = [RuntimeError("bug")]
-    outcome = await Service(list(stubs.values())).generate(
-        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
-    )
+    outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER))
     assert isinstance(outcome, GenerationResult) and outcome.first.provider == "hf-replicate"
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,31 @@ ENV_NAMES = [
     "POLLINATIONS_BASE_URL", "SUBSCRIPTION_PLANS",
 ]  # fmt: skip
 
+IMPLICIT_ENV = (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_API_VERSION",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_USE_ENTERPRISE",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "HF_ENDPOINT",
+    "HUGGINGFACE_API_KEY",
+    "HF_API_KEY",
+    "REPLICATE_API_TOKEN",
+    "POLLINATIONS_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOKEN = "123456:TEST-token-abcdef"
 
@@ -28,7 +56,7 @@ TOKEN = "123456:TEST-token-abcdef"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No real key or endpoint from the developer's shell can leak into a test."""
-    for name in ENV_NAMES:
+    for name in (*ENV_NAMES, *IMPLICIT_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
@@ -68,10 +96,52 @@ async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
 def postgres_url() -> str | None:
     """The local PostgreSQL (trust auth, database `test`) when it answers, else None."""
     url = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    import socket
-
     try:
         with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
             return url
     except OSError:
         return None
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host == "localhost"
+    return True  # AF_UNIX and friends
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Refuse (and remember) any connection attempt that is not to 127.0.0.1 / ::1."""
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not _is_loopback(address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"test guard: no network beyond loopback ({address!r})")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not _is_loopback(address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"test guard: no network beyond loopback ({address!r})")
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield attempts
+    assert not attempts, f"a provider tried to leave 127.0.0.1: {attempts}"
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -48,6 +48,9 @@ def _run(settings: Settings) -> int:
     if settings.bot_token is None:
         print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
         return 2
+    from aiogram.exceptions import TelegramUnauthorizedError
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.app import BotApp
 
     async def _main() -> None:
@@ -56,8 +59,12 @@ def _run(settings: Settings) -> int:
 
     try:
         asyncio.run(_main())
-    except OSError as exc:
-        print(f"Could not start: {type(exc).__name__}: {exc.strerror or 'I/O error'}", file=sys.stderr)
+    except TelegramUnauthorizedError:
+        print("Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather", file=sys.stderr)
+        return 2
+    except (SQLAlchemyError, OSError) as exc:
+        # No URL or message: either may carry a database password.
+        print(f"Could not open the database ({type(exc).__name__}): check DATABASE_URL", file=sys.stderr)
         return 1
     return 0
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -142,6 +142,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp = Dispatcher(**services.workflow_data())
     inflight = InFlight()
     dp["inflight"] = inflight
+    dp["background"] = set()
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(UserMiddleware(services.users))
     i18n = i18n or create_i18n()
@@ -178,7 +179,11 @@ COMMANDS = {
 async def on_startup(
     bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n, clock: Clock, dispatcher: Dispatcher
 ) -> None:
-    await bot.delete_webhook(drop_pending_updates=False)
+    background: set[asyncio.Task[None]] = dispatcher["background"]
+    try:
+        await asyncio.wait_for(bot.delete_webhook(drop_pending_updates=False), timeout=30)
+    except (TelegramNetworkError, TelegramServerError, TimeoutError):
+        background.add(asyncio.create_task(_delete_webhook(bot), name="delete-webhook"))
     for lang, commands in COMMANDS.items():
         try:
             await bot.set_my_commands(
@@ -191,8 +196,21 @@ async def on_startup(
     await _notify_interrupted(bot, jobs, users, i18n_core)
     notifier = SubscriptionNotifier(bot, users, i18n_core, clock)
     dispatcher["notifier"] = notifier
-    await notifier.check()
-    dispatcher["notifier_task"] = asyncio.create_task(notifier.run_forever(), name="subscription-notifier")
+    background.add(asyncio.create_task(notifier.run_forever(), name="subscription-notifier"))
+
+
+async def _delete_webhook(bot: Bot) -> None:
+    """Long polling needs no webhook. A bad token (401) stops start-up; network trouble is retried
+    in the background, so start-up (and Ctrl+C) never hangs on it."""
+    delay = 1.0
+    while True:
+        try:
+            await bot.delete_webhook(drop_pending_updates=False)
+            return
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            log.warning("Telegram Bot API not reachable (%s); retrying in %.0fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 async def _notify_interrupted(bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n) -> None:
@@ -213,10 +231,11 @@ async def _notify_interrupted(bot: Bot, jobs: GenerationJobs, users: UserService
 
 
 async def on_shutdown(dispatcher: Dispatcher, broadcaster: Broadcaster) -> None:
-    task: asyncio.Task[None] | None = dispatcher.workflow_data.pop("notifier_task", None)
-    if task is not None:
+    background: set[asyncio.Task[None]] = dispatcher["background"]
+    for task in background:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*background, return_exceptions=True)
+    background.clear()
     inflight: InFlight = dispatcher["inflight"]
     await inflight.drain(SHUTDOWN_GRACE_SECONDS)
     await broadcaster.stop()
@@ -240,9 +259,26 @@ class BotApp:
 
     async def run_polling(self, **kwargs: Any) -> None:
         try:
+            await self.wait_for_telegram()
             await self.dp.start_polling(self.bot, **kwargs)
         finally:
             await self.aclose()
+
+    async def wait_for_telegram(self, max_delay: float = 60.0) -> None:
+        """getMe until it answers: aiogram's polling would die on a network error at this first call.
+
+        A rejected token (TelegramUnauthorizedError) is raised at once: retrying cannot fix it.
+        """
+        delay = 1.0
+        while True:
+            try:
+                me = await self.bot.me()
+                log.info("running as @%s (id %s)", me.username, me.id)
+                return
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                log.warning("Telegram Bot API not reachable (%s); retrying in %.0fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay)
 
     async def aclose(self) -> None:
         await self.bot.session.close()

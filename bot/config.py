@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import find_dotenv
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/bot.db"
+ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 
 
 class ConfigError(Exception):
@@ -118,6 +121,17 @@ class Settings(BaseSettings):
     def _parse_plans(cls, value: object) -> object:
         if isinstance(value, str):
             return parse_plans(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite+aiosqlite:///./data/bot.db)") from None
+        if url.drivername not in ASYNC_DRIVERS:
+            raise ValueError(f"use an async driver: {' or '.join(sorted(ASYNC_DRIVERS))}")
         return value
 
     @field_validator("timezone")

@@ -52,5 +52,5 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper() if settings.log_level else "INFO")
-    for noisy in ("httpx", "httpcore", "httpx2", "aiosqlite", "sqlalchemy.engine", "google_genai"):
+    for noisy in ("httpx", "httpcore", "httpx2", "aiosqlite", "sqlalchemy.engine", "google_genai", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

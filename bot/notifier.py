@@ -45,6 +45,8 @@ class SubscriptionNotifier:
             await self._users.mark_expiry_warned(user.id, user.level_until)
         for user_id in await self._users.expire_levels():
             user = await self._users.get(user_id)
+            if user is not None and user.is_banned:
+                continue  # a banned user hears nothing more from the bot (the warning skips them too)
             text = self._i18n.gettext(
                 "Your subscription has ended. /subscribe renews it.",
                 locale=pick_locale(user.language_code if user else None),

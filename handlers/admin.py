@@ -49,6 +49,27 @@ def _args(command: CommandObject) -> list[str]:
     return (command.args or "").split()
 
 
+def _whole(text: str, maximum: int) -> int | None:
+    """A whole number from 1 to `maximum`, or None. isdecimal, not isdigit: int("²") raises, and so
+    does int() of a 5000-digit string, hence the length check first."""
+    if not text.isdecimal() or len(text) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= maximum else None
+
+
+async def _usage(message: Message, text: str) -> None:
+    """Usage lines show <placeholders>, which Telegram's HTML parser would reject: escape them."""
+    await message.answer(html.escape(text, quote=False))
+
+
+async def _no_such_user(message: Message, ref: str) -> None:
+    """The reference is echoed, cut short: a 4000-character argument must not make the reply too long."""
+    await message.answer(
+        _("No such user: {ref}. They must have started the bot.").format(ref=html.escape(truncate(ref, 64)))
+    )
+
+
 def _who(user: UserView) -> str:
     return html.escape(f"{user.display_name} ({user.id})")
 
@@ -59,23 +80,23 @@ async def on_setlevel(
     usage = _("Usage: /setlevel <user_id|@username> <user|subscriber|admin> [days]")
     args = _args(command)
     if len(args) not in (2, 3):
-        await message.answer(usage)
+        await _usage(message, usage)
         return
     target = await users.find(args[0])
     if target is None:
-        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        await _no_such_user(message, args[0])
         return
     try:
         level = Level(args[1].lower())
     except ValueError:
-        await message.answer(usage)
+        await _usage(message, usage)
         return
     days: int | None = None
     if len(args) == 3:
-        if not args[2].isdigit() or not 1 <= int(args[2]) <= MAX_DAYS:
+        days = _whole(args[2], MAX_DAYS)
+        if days is None:
             await message.answer(_("Days must be a whole number from 1 to {max}.").format(max=MAX_DAYS))
             return
-        days = int(args[2])
     try:
         updated = await users.set_level(target.id, level, days)
     except PermissionError:
@@ -109,11 +130,11 @@ async def on_user(
 ) -> None:
     args = _args(command)
     if len(args) != 1:
-        await message.answer(_("Usage: /user <user_id|@username>"))
+        await _usage(message, _("Usage: /user <user_id|@username>"))
         return
     target = await users.find(args[0])
     if target is None:
-        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        await _no_such_user(message, args[0])
         return
     report = await reports.user_report(target)
     level = level_name(target.level)
@@ -153,10 +174,11 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
     args = _args(command)
     days = 1
     if args:
-        if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_STATS_DAYS:
-            await message.answer(_("Usage: /stats [days], days from 1 to {max}").format(max=MAX_STATS_DAYS))
+        parsed = _whole(args[0], MAX_STATS_DAYS) if len(args) == 1 else None
+        if parsed is None:
+            await _usage(message, _("Usage: /stats [days], days from 1 to {max}").format(max=MAX_STATS_DAYS))
             return
-        days = int(args[0])
+        days = parsed
     s = await reports.stats(days)
 
     def table(counts: dict[str, int]) -> str:
@@ -185,11 +207,11 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
 async def on_ban(message: Message, command: CommandObject, users: UserService) -> None:
     args = (command.args or "").split(maxsplit=1)
     if not args:
-        await message.answer(_("Usage: /ban <user_id|@username> [reason]"))
+        await _usage(message, _("Usage: /ban <user_id|@username> [reason]"))
         return
     target = await users.find(args[0])
     if target is None:
-        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        await _no_such_user(message, args[0])
         return
     reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
     try:
@@ -205,11 +227,11 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
 async def on_unban(message: Message, command: CommandObject, users: UserService) -> None:
     args = _args(command)
     if len(args) != 1:
-        await message.answer(_("Usage: /unban <user_id|@username>"))
+        await _usage(message, _("Usage: /unban <user_id|@username>"))
         return
     target = await users.find(args[0])
     if target is None:
-        await message.answer(_("No such user: {ref}. They must have started the bot.").format(ref=html.escape(args[0])))
+        await _no_such_user(message, args[0])
         return
     await users.set_ban(target.id, False)
     await message.answer(_("{who} is unbanned.").format(who=_who(target)))
@@ -221,7 +243,7 @@ async def on_broadcast(
     source = message.reply_to_message
     text = (command.args or "").strip()
     if source is None and not text:
-        await message.answer(_("Usage: /broadcast <text>, or reply /broadcast to a message to copy it"))
+        await _usage(message, _("Usage: /broadcast <text>, or reply /broadcast to a message to copy it"))
         return
     if source is not None:
 
@@ -252,7 +274,7 @@ async def on_broadcast(
 async def on_refund(message: Message, command: CommandObject, bot: Bot, payments: PaymentService, clock: Clock) -> None:
     args = _args(command)
     if len(args) != 1:
-        await message.answer(_("Usage: /refund <telegram_payment_charge_id>"))
+        await _usage(message, _("Usage: /refund <telegram_payment_charge_id>"))
         return
     payment = await payments.find(args[0])
     if payment is None:

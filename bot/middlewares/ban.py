@@ -29,14 +29,22 @@ class BanMiddleware(BaseMiddleware):
         user: UserView | None = data.get("user")
         if user is None or not user.is_banned:
             return await handler(event, data)
-        # Pre-checkout must still be answered (and refused there); membership changes are bookkeeping.
-        if isinstance(event, Update) and (event.pre_checkout_query or event.my_chat_member):
+        if _must_pass(event):
             return await handler(event, data)
-        if not user.ban_notified:
-            await self._users.mark_ban_notified(user.id)
+        if not user.ban_notified and await self._users.claim_ban_notice(user.id):
             bot: Bot = data["bot"]
             try:
                 await bot.send_message(user.id, _("You can no longer use this bot."))
             except TelegramAPIError as exc:
                 log.info("ban notice to %s failed: %s", user.id, type(exc).__name__)
         return None
+
+
+def _must_pass(event: TelegramObject) -> bool:
+    """Updates a ban must not swallow: a pre-checkout must still be answered (and is refused there),
+    a payment approved before the ban has taken the money and must be recorded, and membership
+    changes are bookkeeping."""
+    if not isinstance(event, Update):
+        return False
+    paid = event.message is not None and event.message.successful_payment is not None
+    return bool(event.pre_checkout_query or event.my_chat_member or paid)

@@ -14,6 +14,8 @@ from bot.providers.base import ModelId
 from bot.services.sql import insert_for
 from models import User
 
+MAX_USER_ID = 2**63 - 1  # BIGINT
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -96,7 +98,12 @@ class UserService:
     async def find(self, ref: str) -> UserView | None:
         """Look a user up by numeric id or @username (case-insensitive)."""
         ref = ref.strip()
-        if ref.lstrip("-").isdigit():
+        digits = ref.lstrip("-")
+        if digits.isascii() and digits.isdigit():
+            # Beyond a 64-bit column no user can exist (the driver would raise OverflowError, and
+            # int() itself refuses thousands of digits).
+            if len(digits) > len(str(MAX_USER_ID)) or int(digits) > MAX_USER_ID:
+                return None
             return await self.get(int(ref))
         name = ref.removeprefix("@").lower()
         if not name:
@@ -166,9 +173,19 @@ class UserService:
             await session.flush()
             return self.view(user)
 
-    async def mark_ban_notified(self, user_id: int) -> None:
+    async def claim_ban_notice(self, user_id: int) -> bool:
+        """Flag the ban notice as sent; True only for the one caller that flipped it.
+
+        One atomic statement: concurrent updates from a banned user must not each send a notice.
+        """
         async with self._sessions.begin() as session:
-            await session.execute(update(User).where(User.id == user_id).values(ban_notified=True))
+            rows = await session.execute(
+                update(User)
+                .where(User.id == user_id, User.is_banned.is_(True), User.ban_notified.is_(False))
+                .values(ban_notified=True)
+                .returning(User.id)
+            )
+            return rows.scalar_one_or_none() is not None
 
     async def expiring_soon(self, within: timedelta) -> list[UserView]:
         """Subscribers whose level ends within `within` and who have not been warned for that end yet."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+from contextlib import AsyncExitStack
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -88,27 +89,28 @@ async def on_prompt(
     await state.clear()
     prompt = (message.text or "").strip()
     model = user.chosen_model
-    status_message: Message | None = None
 
     async def deliver(result: GenerationResult, reservation: Reservation) -> None:
         for image in result.images:
             await _send_image(message, image, _caption(result, image, prompt, reservation))
 
-    async with ChatActionSender.upload_photo(bot=bot, chat_id=message.chat.id):
-        status_message = await message.answer(
-            _("🎨 Generating with {model}…").format(model=model_title(model)),
+    async with AsyncExitStack() as progress:
+
+        async def started() -> None:
+            """Only a prompt that got a unit shows progress: a status line and a repeated chat action."""
+            status = await message.answer(_("🎨 Generating with {model}…").format(model=model_title(model)))
+            progress.push_async_callback(_delete_quietly, status)
+            await progress.enter_async_context(ChatActionSender.upload_photo(bot=bot, chat_id=message.chat.id))
+
+        outcome = await jobs.run(
+            user_id=user.id,
+            chat_id=message.chat.id,
+            level=user.level,
+            prompt=prompt,
+            model=model,
+            deliver=deliver,
+            started=started,
         )
-        try:
-            outcome = await jobs.run(
-                user_id=user.id,
-                chat_id=message.chat.id,
-                level=user.level,
-                prompt=prompt,
-                model=model,
-                deliver=deliver,
-            )
-        finally:
-            await _delete_quietly(status_message)
     await _report(message, outcome, user, clock)
 
 
@@ -177,9 +179,7 @@ def _fits_photo(data: bytes) -> bool:
     return width + height <= 10000 and max(width, height) / max(min(width, height), 1) <= 20
 
 
-async def _delete_quietly(message: Message | None) -> None:
-    if message is None:
-        return
+async def _delete_quietly(message: Message) -> None:
     try:
         await message.delete()
     except Exception as exc:  # an old or already-deleted status message is not worth failing over

@@ -51,6 +51,8 @@ class JobOutcome:
 
 # Sends the images to the user; raising means "not delivered" and the unit goes back.
 Deliver = Callable[[GenerationResult, Reservation], Awaitable[None]]
+# Called once the unit is reserved, just before the providers: the moment to show progress.
+Started = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class GenerationJobs:
         model: ModelId,
         deliver: Deliver,
         options: ImageOptions | None = None,
+        started: Started | None = None,
     ) -> JobOutcome:
         options = options or ImageOptions()
         required = MODELS[model].min_level
@@ -98,6 +101,8 @@ class GenerationJobs:
 
         delivered = False
         try:
+            if started is not None:
+                await started()
             outcome = await self._generation.generate(GenerationRequest(prompt, model, level, options))
             if isinstance(outcome, GenerationFailed):
                 await self._finish(generation_id, user_id, reservation, options.count, outcome, "failed")

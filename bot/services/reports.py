@@ -5,8 +5,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db import SessionFactory
@@ -99,30 +101,30 @@ class ReportService:
             users_total = await session.scalar(select(func.count()).select_from(User)) or 0
             active_today = await session.scalar(select(func.count()).where(User.last_seen_at >= today)) or 0
             new_users = await session.scalar(select(func.count()).where(User.created_at >= since)) or 0
-            window = Generation.created_at >= since
-            telegram = Generation.source == "telegram"
-            delivered_q = select(Generation).where(window, telegram, Generation.status == "delivered")
-            delivered_rows = list((await session.execute(delivered_q)).scalars())
-            failed = (
-                await session.scalar(select(func.count()).where(window, telegram, Generation.status == "failed")) or 0
+            in_window = (Generation.created_at >= since, Generation.source == "telegram")
+            delivered = (*in_window, Generation.status == "delivered")
+            by_model = await _counts(session, Generation.model_requested, delivered)
+            by_provider = await _counts(session, Generation.provider, delivered)
+            fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))
+            failed = await session.scalar(select(func.count()).where(*in_window, Generation.status == "failed"))
+            latencies = list(
+                (
+                    await session.execute(
+                        select(Generation.latency_ms).where(*delivered, Generation.latency_ms.is_not(None))
+                    )
+                ).scalars()
             )
+            n = func.count(Generation.id).label("n")
             top = (
                 await session.execute(
-                    select(User.id, User.username, User.first_name, func.count(Generation.id).label("n"))
+                    select(User.id, User.username, User.first_name, n)
                     .join(Generation, Generation.user_id == User.id)
-                    .where(window, Generation.status == "delivered")
+                    .where(*delivered)
                     .group_by(User.id, User.username, User.first_name)
-                    .order_by(func.count(Generation.id).desc(), User.id)
+                    .order_by(n.desc(), User.id)
                     .limit(5)
                 )
             ).all()
-        by_model: dict[str, int] = {}
-        by_provider: dict[str, int] = {}
-        for row in delivered_rows:
-            by_model[row.model_requested] = by_model.get(row.model_requested, 0) + 1
-            provider = row.provider or "?"
-            by_provider[provider] = by_provider.get(provider, 0) + 1
-        latencies = [r.latency_ms for r in delivered_rows if r.latency_ms is not None]
         return Stats(
             days=days,
             since=since,
@@ -131,9 +133,15 @@ class ReportService:
             new_users=new_users,
             by_model=by_model,
             by_provider=by_provider,
-            delivered=len(delivered_rows),
-            failed=failed,
-            fallbacks=sum(1 for r in delivered_rows if r.fallback),
+            delivered=sum(by_model.values()),
+            failed=failed or 0,
+            fallbacks=fallbacks or 0,
             median_latency_ms=int(statistics.median(latencies)) if latencies else None,
-            top_users=[(uid, f"@{un}" if un else fn, n) for uid, un, fn, n in top],
+            top_users=[(uid, f"@{un}" if un else fn, count) for uid, un, fn, count in top],
         )
+
+
+async def _counts(session: AsyncSession, column: Any, where: tuple[Any, ...]) -> dict[str, int]:
+    """Rows per value of `column`, counted by the database."""
+    rows = await session.execute(select(column, func.count()).where(*where).group_by(column))
+    return {str(key) if key is not None else "?": count for key, count in rows.all()}

@@ -133,6 +133,8 @@ async def test_daily_limit_stops_after_n_and_resets_next_day(tmp_path: Path, clo
         assert h.photos(ANN, since=mark) == []
         assert "You have used all 2 images for today" in h.texts(ANN, since=mark)[-1]
         assert "00:00 UTC (in 12 h 0 min)" in h.texts(ANN, since=mark)[-1]
+        assert not any("Generating" in t for t in h.texts(ANN, since=mark))  # no progress without a unit
+        assert not h.tg.calls_of("sendChatAction", since=mark)
         assert len(h.gemini.requests) == calls_before  # no provider was asked
 
         await h.restart()  # state is in the database, not in memory

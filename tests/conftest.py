@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.clock import ManualClock
 from bot.config import Settings
@@ -88,6 +89,26 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture
 async def sessions(db_url: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(db_url)
+    await run_migrations(engine)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pg_sessions() -> AsyncIterator[SessionFactory]:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'imagebot_test'"))
+        if not exists:
+            await conn.execute(text("CREATE DATABASE imagebot_test"))
+    await admin.dispose()
+    engine = create_engine(url.rsplit("/", 1)[0] + "/imagebot_test")
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
     await run_migrations(engine)
     yield create_session_factory(engine)
     await engine.dispose()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
 
 from bot.clock import ManualClock
-from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+from bot.db import SessionFactory
 from bot.levels import Level
 from bot.services.quota import QuotaService
 from bot.services.users import Profile, UserService
-from tests.conftest import make_settings, postgres_url
+from tests.conftest import make_settings
 
 
 async def _setup(sessions: SessionFactory, clock: ManualClock, **limits: object) -> QuotaService:
@@ -97,26 +95,6 @@ async def test_concurrent_reservations_never_exceed_the_limit_sqlite(
     quota = await _setup(sessions, clock, DAILY_LIMIT_USER=5)
     assert await _hammer(quota, 60) == 5
     assert (await quota.status(1, Level.USER)).used == 5
-
-
-@pytest.fixture
-async def pg_sessions() -> AsyncIterator[SessionFactory]:
-    url = postgres_url()
-    if url is None:
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'imagebot_test'"))
-        if not exists:
-            await conn.execute(text("CREATE DATABASE imagebot_test"))
-    await admin.dispose()
-    engine = create_engine(url.rsplit("/", 1)[0] + "/imagebot_test")
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await run_migrations(engine)
-    yield create_session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.mark.postgres

@@ -1,0 +1,82 @@
+"""The same services on PostgreSQL (the bigger-deployment database): every SQL shape the bot uses.
+
+Skipped when no server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.config import Plan
+from bot.db import SessionFactory
+from bot.levels import Level
+from bot.providers.base import ErrorKind, ModelId
+from bot.services.generation import GenerationResult, GenerationService
+from bot.services.jobs import GenerationJobs, JobStatus
+from bot.services.payments import PaymentService
+from bot.services.quota import QuotaService, Reservation
+from bot.services.reports import ReportService
+from bot.services.users import Profile, UserService
+from tests.conftest import make_settings
+from tests.support import default_stubs
+
+pytestmark = pytest.mark.postgres
+PLAN = Plan(days=30, stars=250)
+
+
+async def _deliver(result: GenerationResult, reservation: Reservation) -> None:
+    return None
+
+
+async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFactory, clock: ManualClock) -> None:
+    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=3)
+    users = UserService(pg_sessions, clock, frozenset({9}))
+    quota = QuotaService(pg_sessions, settings, clock)
+    stubs = default_stubs()
+    jobs = GenerationJobs(pg_sessions, quota, GenerationService(list(stubs.values())), clock)
+    reports = ReportService(pg_sessions, users, quota, clock)
+    payments = PaymentService(pg_sessions, users, (PLAN,), clock)
+
+    ann = await users.register(Profile(id=1, first_name="Ann", username="Ann_X", language_code="ru"))
+    await users.register(Profile(id=9, first_name="Root"))
+    assert (await users.find("@ann_x")) is not None and (await users.get(9)).level is Level.ADMIN  # type: ignore[union-attr]
+
+    kwargs = {"user_id": 1, "chat_id": 1, "level": ann.level, "prompt": "p", "model": ModelId.GEMINI_FLASH}
+    results = await asyncio.gather(*(jobs.run(deliver=_deliver, **kwargs) for _ in range(6)))  # type: ignore[arg-type]
+    assert sorted(r.status.value for r in results).count("delivered") == 3
+    stubs["gemini"].outcomes = [ErrorKind.UNAVAILABLE]
+    clock.advance(timedelta(days=1))
+    assert (await jobs.run(deliver=_deliver, **kwargs)).status is JobStatus.DELIVERED  # type: ignore[arg-type]
+    for stub in stubs.values():
+        stub.outcomes = [ErrorKind.TIMEOUT]
+    assert (await jobs.run(deliver=_deliver, **kwargs)).status is JobStatus.FAILED  # type: ignore[arg-type]
+
+    stats = await reports.stats(2)
+    assert (stats.delivered, stats.failed, stats.fallbacks) == (4, 1, 1)
+    assert stats.by_provider == {"gemini": 3, "hf-replicate": 1} and stats.top_users[0][2] == 4
+    report = await reports.user_report(await users.get(1))  # type: ignore[arg-type]
+    assert (report.delivered_total, report.failed_total, report.quota.used) == (4, 1, 1)
+
+    await jobs._reserve(1, 1, Level.USER, "lost", ModelId.FLUX_DEV, 1, clock.now())
+    assert [i.prompt for i in await jobs.recover_interrupted()] == ["lost"]
+    assert (await quota.status(1, Level.USER)).used == 1
+
+    pay = {"provider_charge_id": None, "payload": PLAN.payload, "currency": "XTR", "amount": 250}
+    credits = await asyncio.gather(*(payments.credit(1, charge_id="ch", **pay) for _ in range(3)))  # type: ignore[arg-type]
+    assert sum(c.credited for c in credits if c) == 1
+    assert (await users.get(1)).level_until == clock.now() + timedelta(days=30)  # type: ignore[union-attr]
+    assert await payments.mark_refunded("ch") is not None
+    assert (await users.get(1)).level is Level.USER  # type: ignore[union-attr]
+
+    await users.set_level(1, Level.SUBSCRIBER, days=1)
+    clock.advance(timedelta(hours=2))
+    assert [u.id for u in await users.expiring_soon(timedelta(days=1))] == [1]
+    clock.advance(timedelta(days=1))
+    assert await users.expire_levels() == [1]
+    assert await users.claim_ban_notice(1) is False
+    await users.set_ban(1, True)
+    assert await users.claim_ban_notice(1) is True and await users.claim_ban_notice(1) is False

@@ -63,11 +63,15 @@ async def _usage(message: Message, text: str) -> None:
     await message.answer(html.escape(text, quote=False))
 
 
-async def _no_such_user(message: Message, ref: str) -> None:
-    """The reference is echoed, cut short: a 4000-character argument must not make the reply too long."""
-    await message.answer(
-        _("No such user: {ref}. They must have started the bot.").format(ref=html.escape(truncate(ref, 64)))
-    )
+async def _find(message: Message, users: UserService, ref: str) -> UserView | None:
+    """The user `ref` names, or None after telling the admin. The reference is echoed cut short:
+    a 4000-character argument must not make the reply too long."""
+    target = await users.find(ref)
+    if target is None:
+        await message.answer(
+            _("No such user: {ref}. They must have started the bot.").format(ref=html.escape(truncate(ref, 64)))
+        )
+    return target
 
 
 def _who(user: UserView) -> str:
@@ -82,9 +86,8 @@ async def on_setlevel(
     if len(args) not in (2, 3):
         await _usage(message, usage)
         return
-    target = await users.find(args[0])
+    target = await _find(message, users, args[0])
     if target is None:
-        await _no_such_user(message, args[0])
         return
     try:
         level = Level(args[1].lower())
@@ -132,9 +135,8 @@ async def on_user(
     if len(args) != 1:
         await _usage(message, _("Usage: /user <user_id|@username>"))
         return
-    target = await users.find(args[0])
+    target = await _find(message, users, args[0])
     if target is None:
-        await _no_such_user(message, args[0])
         return
     report = await reports.user_report(target)
     level = level_name(target.level)
@@ -209,9 +211,8 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
     if not args:
         await _usage(message, _("Usage: /ban <user_id|@username> [reason]"))
         return
-    target = await users.find(args[0])
+    target = await _find(message, users, args[0])
     if target is None:
-        await _no_such_user(message, args[0])
         return
     reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
     try:
@@ -229,9 +230,8 @@ async def on_unban(message: Message, command: CommandObject, users: UserService)
     if len(args) != 1:
         await _usage(message, _("Usage: /unban <user_id|@username>"))
         return
-    target = await users.find(args[0])
+    target = await _find(message, users, args[0])
     if target is None:
-        await _no_such_user(message, args[0])
         return
     await users.set_ban(target.id, False)
     await message.answer(_("{who} is unbanned.").format(who=_who(target)))

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +55,7 @@ REPLICATE_API = "https://api.replicate.com"
 FLUX_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21")
 PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9")
 PRO_MIN_SIDE, PRO_MAX_SIDE = 256, 1440
+HUB_THREADS = 16
 
 # Parameters text_to_image() takes by name; anything else in an allow-list goes in extra_body.
 _NAMED_PARAMS = frozenset({"width", "height", "num_inference_steps", "guidance_scale", "seed", "negative_prompt"})
@@ -132,6 +134,9 @@ class HFReplicateProvider:
         self._replicate_base_url = replicate_base_url.rstrip("/")
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
+        # Our own threads: a call that timed out keeps its thread until the sync client gives up,
+        # and must not starve the loop's default executor (only cpu+4 threads) for everyone else.
+        self._threads = ThreadPoolExecutor(max_workers=HUB_THREADS, thread_name_prefix="hf-replicate")
 
     def available(self, model: ModelId) -> bool:
         if model is ModelId.FLUX_DEV:
@@ -180,7 +185,9 @@ class HFReplicateProvider:
         remaining = max(0.5, self._timeout - (time.monotonic() - started))
         try:
             # The sync client blocks (mapping lookup, POST, output download): keep it off the event loop.
-            return await asyncio.to_thread(self._hub_text_to_image, model.repo, prompt, params, remaining)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, self._hub_text_to_image, model.repo, prompt, params, remaining
+            )
         except Exception as exc:
             raise self._hub_error(exc, model.repo, started) from None
 
@@ -372,6 +379,7 @@ class HFReplicateProvider:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.services.generation import GenerationService
+from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
@@ -120,7 +121,7 @@ async def build_services(
     sessions = create_session_factory(engine)
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
-    generation = GenerationService(providers)
+    generation = GenerationService(providers, ProviderHealth(clock))
     users = UserService(sessions, clock, settings.admin_ids)
     return Services(
         settings=settings,

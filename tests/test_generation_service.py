@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.catalog import chain_for
+from bot.clock import ManualClock
 from bot.levels import Level
 from bot.providers.base import ErrorKind, ImageOptions, ModelId
 from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
 from bot.services.generation import GenerationService as Service
+from bot.services.health import ProviderHealth
 from tests.support import StubProvider, default_stubs
 
 
@@ -117,3 +120,49 @@ async def test_several_images_vary_the_seed_and_stay_on_the_working_provider() -
     assert len(stubs["gemini"].calls) == 1
     assert [opts.seed for _m, _p, opts in stubs["hf"].calls] == [7, 8, 9]
     assert all(opts.count == 1 for _m, _p, opts in stubs["hf"].calls)
+
+
+async def test_a_provider_in_an_outage_rests_and_is_tried_again_later() -> None:
+    clock = ManualClock(datetime(2026, 11, 23, tzinfo=UTC))
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = [ErrorKind.TIMEOUT] * 3
+    service = Service(list(stubs.values()), ProviderHealth(clock))
+    request = GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    for _ in range(3):
+        outcome = await service.generate(request)
+        assert isinstance(outcome, GenerationResult) and outcome.first.provider == "hf-replicate"
+    assert len(stubs["gemini"].calls) == 3
+    outcome = await service.generate(request)  # resting: straight to the next step
+    assert isinstance(outcome, GenerationResult) and len(stubs["gemini"].calls) == 3
+    assert outcome.attempts[0].outcome == "cooling_down"
+    clock.advance(timedelta(seconds=31))
+    outcome = await service.generate(request)
+    assert isinstance(outcome, GenerationResult) and outcome.first.provider == "gemini"
+
+
+async def test_rate_limit_rests_at_once_and_bad_prompts_never_do() -> None:
+    clock = ManualClock(datetime(2026, 11, 23, tzinfo=UTC))
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = [ErrorKind.BAD_OUTPUT] * 5 + [ErrorKind.RATE_LIMITED]
+    service = Service(list(stubs.values()), ProviderHealth(clock))
+    request = GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    for _ in range(6):
+        await service.generate(request)
+    assert len(stubs["gemini"].calls) == 6
+    await service.generate(request)
+    assert len(stubs["gemini"].calls) == 6  # 429: resting for a minute
+    clock.advance(timedelta(seconds=61))
+    await service.generate(request)
+    assert len(stubs["gemini"].calls) == 7
+
+
+async def test_when_everything_rests_the_resting_steps_are_still_tried() -> None:
+    clock = ManualClock(datetime(2026, 11, 23, tzinfo=UTC))
+    stubs = default_stubs()
+    for stub in stubs.values():
+        stub.outcomes = [ErrorKind.RATE_LIMITED]
+    service = Service(list(stubs.values()), ProviderHealth(clock))
+    request = GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER)
+    assert isinstance(await service.generate(request), GenerationFailed)
+    outcome = await service.generate(request)  # all resting, but the user still gets an image
+    assert isinstance(outcome, GenerationResult) and outcome.first.provider == "gemini"

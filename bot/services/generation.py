@@ -21,9 +21,11 @@ from bot.providers.base import (
     ProviderImage,
     parse_ratio,
 )
+from bot.services.health import ProviderHealth
 
 log = logging.getLogger(__name__)
 
+COOLING_DOWN = "cooling_down"  # attempt outcome: skipped while the step rests after failures
 MAX_PROMPT_CHARS = 4000
 MAX_COUNT = 4
 MIN_SIDE, MAX_SIDE = 64, 2048
@@ -95,7 +97,7 @@ class GenerationFailed:
     @property
     def error_class(self) -> str:
         """The last real failure kind, or the reason when nothing was tried."""
-        real = [a.outcome for a in self.attempts if a.outcome not in ("ok", ErrorKind.NOT_CONFIGURED)]
+        real = [a.outcome for a in self.attempts if a.outcome not in ("ok", ErrorKind.NOT_CONFIGURED, COOLING_DOWN)]
         return real[-1] if real else self.reason.value
 
 
@@ -103,8 +105,9 @@ GenerationOutcome = GenerationResult | GenerationFailed
 
 
 class GenerationService:
-    def __init__(self, providers: Sequence[ImageProvider]) -> None:
+    def __init__(self, providers: Sequence[ImageProvider], health: ProviderHealth | None = None) -> None:
         self._providers = list(providers)
+        self._health = health
 
     def provider_for(self, model: ModelId) -> ImageProvider | None:
         for provider in self._providers:
@@ -139,7 +142,7 @@ class GenerationService:
         elapsed = _ms(started)
         if images:
             return GenerationResult(request.model, images, attempts, elapsed)
-        tried = [a for a in attempts if a.outcome != ErrorKind.NOT_CONFIGURED]
+        tried = [a for a in attempts if a.outcome not in (ErrorKind.NOT_CONFIGURED, COOLING_DOWN)]
         reason = FailureReason.ALL_FAILED if tried else FailureReason.NO_PROVIDER
         return GenerationFailed(request.model, reason, attempts, elapsed)
 
@@ -147,47 +150,62 @@ class GenerationService:
         self, chain: list[ModelId], prompt: str, options: ImageOptions, attempts: list[Attempt]
     ) -> tuple[GeneratedImage, ModelId] | None:
         single = replace(options, count=1)
+        cooling: list[tuple[ModelId, ImageProvider]] = []
         for step in chain:
             provider = self.provider_for(step)
             if provider is None or not provider.available(step):
                 name = provider.name if provider else MODELS[step].provider
                 attempts.append(Attempt(name, step.value, ErrorKind.NOT_CONFIGURED.value))
                 continue
-            started = time.monotonic()
-            try:
-                image = await provider.generate(step, prompt, single)
-            except ProviderError as exc:
-                latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
-                attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
-                log.warning(
-                    "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
-                    exc.provider,
-                    exc.model,
-                    exc.kind.value,
-                    exc.status,
-                    latency,
-                    exc.detail[:200],
-                )
+            if self._health is not None and self._health.cooling_down(_key(provider, step)):
+                attempts.append(Attempt(provider.name, step.value, COOLING_DOWN))
+                cooling.append((step, provider))
                 continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a provider bug must not stop the chain
-                latency = _ms(started)
-                attempts.append(
-                    Attempt(provider.name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__, latency)
-                )
-                log.error(
-                    "provider crashed: provider=%s model=%s error=%s latency_ms=%d",
-                    provider.name,
-                    step.value,
-                    type(exc).__name__,
-                    latency,
-                )
-                continue
-            latency = _ms(started)
-            attempts.append(Attempt(image.provider, image.model, "ok", None, "", latency))
-            return _as_generated(image, step), step
+            found = await self._attempt(step, provider, prompt, single, attempts)
+            if found is not None:
+                return found, step
+        # Everything that could run is resting: better a slow answer than none, so try those too.
+        for step, provider in cooling:
+            found = await self._attempt(step, provider, prompt, single, attempts)
+            if found is not None:
+                return found, step
         return None
+
+    async def _attempt(
+        self, step: ModelId, provider: ImageProvider, prompt: str, options: ImageOptions, attempts: list[Attempt]
+    ) -> GeneratedImage | None:
+        started = time.monotonic()
+        key = _key(provider, step)
+        try:
+            image = await provider.generate(step, prompt, options)
+        except ProviderError as exc:
+            latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
+            attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
+            log.warning(
+                "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
+                exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
+            )  # fmt: skip
+            if self._health is not None:
+                self._health.failed(key, exc.kind)
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a provider bug must not stop the chain
+            latency = _ms(started)
+            attempts.append(
+                Attempt(provider.name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__, latency)
+            )
+            log.error(
+                "provider crashed: provider=%s model=%s error=%s latency_ms=%d",
+                provider.name, step.value, type(exc).__name__, latency,
+            )  # fmt: skip
+            if self._health is not None:
+                self._health.failed(key, ErrorKind.UNAVAILABLE)
+            return None
+        if self._health is not None:
+            self._health.succeeded(key)
+        attempts.append(Attempt(image.provider, image.model, "ok", None, "", _ms(started)))
+        return _as_generated(image, step)
 
 
 def validate(request: GenerationRequest) -> str | None:
@@ -223,6 +241,10 @@ def _nth_options(options: ImageOptions, index: int) -> ImageOptions:
 
 def _as_generated(image: ProviderImage, step: ModelId) -> GeneratedImage:
     return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model)
+
+
+def _key(provider: ImageProvider, step: ModelId) -> str:
+    return f"{provider.name}/{step.value}"
 
 
 def _ms(started: float) -> int:

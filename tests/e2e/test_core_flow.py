@@ -342,3 +342,16 @@ async def test_telegram_refusing_the_photo_does_not_charge(tmp_path: Path, clock
         assert "Something went wrong" in h.texts(ANN)[-1]
         assert await h.used_today(ANN.id) == 0
         assert (await h.generations())[0].status == "undelivered"
+
+
+async def test_a_failing_provider_rests_so_users_do_not_wait_for_it(tmp_path: Path, clock: ManualClock) -> None:
+    async with Harness(tmp_path, clock, DAILY_LIMIT_USER=10) as h:
+        h.gemini.behave("status", status=503)
+        for i in range(4):
+            await h.say(ANN, f"prompt {i}")
+        assert len(h.photos(ANN)) == 4
+        assert len(h.gemini.requests) == 3  # the fourth prompt skipped the resting Gemini
+        h.gemini.reset()
+        clock.advance(timedelta(seconds=31))
+        await h.say(ANN, "after the pause")
+        assert len(h.gemini.requests) == 4 and h.gemini.made(photo_bytes(h.photos(ANN)[-1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
@@ -10,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 def router_factory() -> Router:
     router = Router(name="fallback")
     router.message.register(on_unknown_command, F.text.startswith("/"))
-    router.message.register(on_not_text)
+    router.message.register(on_not_text, F.chat.type == ChatType.PRIVATE)
     router.callback_query.register(on_stale_callback)
     return router
 

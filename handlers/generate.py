@@ -8,6 +8,7 @@ import logging
 from contextlib import AsyncExitStack
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -42,7 +43,8 @@ def router_factory() -> Router:
     router.message.register(on_generate, Command("generate"))
     router.message.register(on_generate, F.text == GENERATE)
     router.callback_query.register(on_pick, ModelPick.filter())
-    router.message.register(on_prompt, F.text, ~F.text.startswith("/"))
+    # In groups only commands are answered: chatter there is not a prompt.
+    router.message.register(on_prompt, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"))
     return router
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.app import BotApp
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import Settings, load_settings
 from models import DailyUsage, Generation, User
 from tests.conftest import TOKEN
 from tests.fakes.providers import FakeGemini, FakeHub, FakePollinations, FakeReplicate, image_color
@@ -54,6 +54,7 @@ class Harness:
         return [self.tg, self.gemini, self.hub, self.replicate, self.pollinations]
 
     def settings(self) -> Settings:
+        """Written to a .env file and loaded the way an operator's is, under the documented names."""
         values: dict[str, Any] = {
             "BOT_TOKEN": TOKEN,
             "DATABASE_URL": f"sqlite+aiosqlite:///{self.tmp_path / 'e2e.db'}",
@@ -71,7 +72,9 @@ class Harness:
         if self.keys:
             values |= {"GEMINI_API_KEY": GEMINI_KEY, "HF_TOKEN": HF_KEY, "REPLICATE_API_TOKEN": REPLICATE_KEY}
         values.update(self.env)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        env_file = self.tmp_path / ".env"
+        env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+        return load_settings(env_file)
 
     async def __aenter__(self) -> Harness:
         for fake in self.fakes:

@@ -121,3 +121,14 @@ async def test_admin_commands_are_unknown_commands_for_others(make_bot: BotFacto
     assert unknown[0] == unknown[1] == "I don't know that command. /help lists what I can do."
     await b.feed(b.tg.message(ROOT, "/stats"))
     assert b.tg.sent_texts(ROOT.id)[-1].startswith("Stats for 1 day(s)")
+
+
+async def test_group_chatter_is_not_a_prompt(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    group = {"id": -100123, "type": "supergroup", "title": "Friends"}
+    await b.feed(b.tg.message(ANN, "what a nice day", chat=group))
+    await b.feed(b.tg.sticker(ANN))  # private: still hinted
+    assert all(not stub.calls for stub in b.stubs.values())
+    assert b.tg.calls_of("sendMessage", chat_id=-100123) == []
+    await b.feed(b.tg.message(ANN, "/help", chat=group))
+    assert len(b.tg.calls_of("sendMessage", chat_id=-100123)) == 1

@@ -105,6 +105,19 @@ class Settings(BaseSettings):
 
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
+    @field_validator(
+        "gemini_api_key",
+        "hf_token",
+        "replicate_api_token",
+        "pollinations_api_key",
+        "pollinations_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`KEY=` in .env (as in .env.example) means "not configured", not "an empty key"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _parse_admin_ids(cls, value: object) -> object:

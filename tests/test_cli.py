@@ -160,3 +160,15 @@ async def test_doctor_reports_access_and_the_schnell_downgrade(
     finally:
         for fake in (hub, rep, pol):
             await fake.stop()
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = [alias] if isinstance(alias, str) else list(alias.choices)  # type: ignore[union-attr]
+        assert any(f"{n}=" in example for n in names), f"{name} is not in .env.example"
+    settings = load_settings(ROOT / ".env.example")
+    assert settings.gemini_api_key is None and settings.hf_token is None and settings.pollinations_base_url is None

@@ -17,7 +17,7 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
-from bot.i18n import LocaleMiddleware, create_i18n, pick_locale
+from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n, pick_locale
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
@@ -157,45 +157,44 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     return dp
 
 
-COMMANDS = {
-    "en": [
-        ("generate", "Choose a model and generate"),
-        ("profile", "Your level and today's usage"),
-        ("subscribe", "Buy a subscription with Stars"),
-        ("help", "Models, levels and limits"),
-        ("cancel", "Leave the current step"),
-        ("paysupport", "Help with payments"),
-    ],
-    "ru": [
-        ("generate", "Выбрать модель и сгенерировать"),
-        ("profile", "Ваш уровень и лимит на сегодня"),
-        ("subscribe", "Купить подписку за Stars"),
-        ("help", "Модели, уровни и лимиты"),
-        ("cancel", "Выйти из текущего шага"),
-        ("paysupport", "Помощь с оплатой"),
-    ],
-}
+# Menu commands; descriptions are catalogue entries, registered once per language the bot speaks.
+COMMANDS = (
+    ("generate", N_("Choose a model and generate")),
+    ("profile", N_("Your level and today's usage")),
+    ("subscribe", N_("Buy a subscription with Stars")),
+    ("help", N_("Models, levels and limits")),
+    ("cancel", N_("Leave the current step")),
+    ("paysupport", N_("Help with payments")),
+)
 
 
 async def on_startup(
-    bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n, clock: Clock, dispatcher: Dispatcher
+    bot: Bot,
+    jobs: GenerationJobs,
+    users: UserService,
+    i18n_core: I18n,
+    clock: Clock,
+    settings: Settings,
+    dispatcher: Dispatcher,
 ) -> None:
     background: set[asyncio.Task[None]] = dispatcher["background"]
     try:
         await asyncio.wait_for(bot.delete_webhook(drop_pending_updates=False), timeout=30)
     except (TelegramNetworkError, TelegramServerError, TimeoutError):
         background.add(asyncio.create_task(_delete_webhook(bot), name="delete-webhook"))
-    for lang, commands in COMMANDS.items():
+    for lang in SUPPORTED:
+        commands = [
+            BotCommand(command=name, description=i18n_core.gettext(description, locale=lang))
+            for name, description in COMMANDS
+        ]
         try:
             await bot.set_my_commands(
-                [BotCommand(command=c, description=d) for c, d in commands],
-                scope=BotCommandScopeDefault(),
-                language_code=None if lang == "en" else lang,
+                commands, scope=BotCommandScopeDefault(), language_code=None if lang == DEFAULT_LOCALE else lang
             )
         except TelegramAPIError as exc:
             log.warning("setMyCommands(%s) failed: %s", lang, type(exc).__name__)
     await _notify_interrupted(bot, jobs, users, i18n_core)
-    notifier = SubscriptionNotifier(bot, users, i18n_core, clock)
+    notifier = SubscriptionNotifier(bot, users, i18n_core, clock, renewable=bool(settings.subscription_plans))
     dispatcher["notifier"] = notifier
     background.add(asyncio.create_task(notifier.run_forever(), name="subscription-notifier"))
 

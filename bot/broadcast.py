@@ -31,6 +31,7 @@ class Broadcaster:
         self._interval = 1.0 / rate
         self._max_retry_wait = max_retry_wait
         self._task: asyncio.Task[BroadcastResult] | None = None
+        self._starting = asyncio.Lock()  # two /broadcast at once: the second must see the first
 
     @property
     def running(self) -> bool:
@@ -38,11 +39,12 @@ class Broadcaster:
 
     async def start(self, send: SendTo, report: Report) -> int | None:
         """Start sending to every active user; returns how many, or None if a broadcast is already running."""
-        if self.running:
-            return None
-        recipients = await self._users.active_ids()
-        self._task = asyncio.create_task(self._run(recipients, send, report), name="broadcast")
-        return len(recipients)
+        async with self._starting:
+            if self.running:
+                return None
+            recipients = await self._users.active_ids()
+            self._task = asyncio.create_task(self._run(recipients, send, report), name="broadcast")
+            return len(recipients)
 
     async def wait(self) -> BroadcastResult | None:
         return await self._task if self._task is not None else None

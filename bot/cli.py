@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from bot.app import build_services
@@ -73,7 +73,7 @@ async def generate_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no image ({outcome.reason.value}{detail})", file=sys.stderr)
         return 1
     extension = EXTENSIONS.get(outcome.first.mime_type, "png")
-    paths = output_paths(args.output, len(outcome.images), extension, datetime.now(UTC))
+    paths = output_paths(args.output, len(outcome.images), extension, services.clock.now())
     for path, image in zip(paths, outcome.images, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(image.data)

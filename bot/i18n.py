@@ -14,6 +14,11 @@ SUPPORTED = ("en", "ru")
 DEFAULT_LOCALE = "en"
 
 
+def N_(msgid: str) -> str:
+    """Marks a catalogue entry for extraction where the locale is only known later."""
+    return msgid
+
+
 def pick_locale(language_code: str | None) -> str:
     if not language_code:
         return DEFAULT_LOCALE

@@ -15,8 +15,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.clock import Clock
 from bot.i18n import pick_locale
+from bot.levels import Level
 from bot.services.users import UserService
-from bot.texts import format_date
+from bot.texts import format_date, level_name
 
 log = logging.getLogger(__name__)
 
@@ -25,35 +26,47 @@ CHECK_EVERY_SECONDS = 300.0
 
 
 class SubscriptionNotifier:
-    def __init__(self, bot: Bot, users: UserService, i18n: I18n, clock: Clock) -> None:
+    def __init__(self, bot: Bot, users: UserService, i18n: I18n, clock: Clock, *, renewable: bool = True) -> None:
         self._bot = bot
         self._users = users
         self._i18n = i18n
         self._clock = clock
+        self._renewable = renewable  # /subscribe is on sale: worth pointing to
 
     async def check(self) -> int:
         """One pass; returns how many messages were sent."""
         sent = 0
         for user in await self._users.expiring_soon(WARN_BEFORE):
             assert user.level_until is not None
-            text = self._i18n.gettext(
-                "Your subscription ends on {date}. Renew it with /subscribe to keep FLUX Pro and the higher limit.",
-                locale=pick_locale(user.language_code),
-            ).format(date=format_date(user.level_until, self._clock.tz))
+            if self._renewable:
+                text = self._i18n.gettext(
+                    "Your subscription ends on {date}. Renew it with /subscribe to keep FLUX Pro and the higher limit.",
+                    locale=pick_locale(user.language_code),
+                )
+            else:
+                text = self._i18n.gettext("Your subscription ends on {date}.", locale=pick_locale(user.language_code))
+            text = text.format(date=format_date(user.level_until, self._clock.tz))
             if await self._send(user.id, text):
                 sent += 1
             await self._users.mark_expiry_warned(user.id, user.level_until)
-        for user_id in await self._users.expire_levels():
+        for user_id, old_level in await self._users.expire_levels():
             user = await self._users.get(user_id)
             if user is not None and user.is_banned:
                 continue  # a banned user hears nothing more from the bot (the warning skips them too)
-            text = self._i18n.gettext(
-                "Your subscription has ended. /subscribe renews it.",
-                locale=pick_locale(user.language_code if user else None),
-            )
-            if await self._send(user_id, text):
+            if await self._send(user_id, self._ended_text(old_level, user.language_code if user else None)):
                 sent += 1
         return sent
+
+    def _ended_text(self, old_level: Level, language_code: str | None) -> str:
+        locale = pick_locale(language_code)
+        if old_level is not Level.SUBSCRIBER:  # a timed grant by an admin, not something sold
+            with self._i18n.context(), self._i18n.use_locale(locale):
+                return self._i18n.gettext("Your {level} level has ended.", locale=locale).format(
+                    level=level_name(old_level)
+                )
+        if self._renewable:
+            return self._i18n.gettext("Your subscription has ended. /subscribe renews it.", locale=locale)
+        return self._i18n.gettext("Your subscription has ended.", locale=locale)
 
     async def _send(self, user_id: int, text: str) -> bool:
         try:

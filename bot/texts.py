@@ -42,6 +42,13 @@ def level_name(level: Level) -> str:
     return names[level]
 
 
+def level_with_end(level: Level, until: datetime | None, tz: object) -> str:
+    """ "Subscriber until 2026-12-23 12:00 UTC", or just the level when it has no end."""
+    if until is None:
+        return level_name(level)
+    return _("{level} until {date}").format(level=level_name(level), date=format_date(until, tz))
+
+
 def model_title(model: ModelId) -> str:
     return MODELS[model].title
 

@@ -19,7 +19,7 @@ from bot.levels import Level
 from bot.services.payments import PaymentService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
-from bot.texts import MESSAGE_LIMIT, format_date, level_name, limit_text, truncate
+from bot.texts import format_date, level_name, level_with_end, limit_text, truncate
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ async def on_user(
     if target is None:
         return
     report = await reports.user_report(target)
-    level = level_name(target.level)
-    if target.level_until:
-        level = _("{level} until {date}").format(level=level, date=format_date(target.level_until, clock.tz))
+    level = level_with_end(target.level, target.level_until, clock.tz)
     yes, no = _("yes"), _("no")
     lines = [
         f"<b>{_who(target)}</b>",
@@ -169,7 +167,7 @@ async def on_user(
                     prompt=html.escape(truncate(g.prompt, 60)),
                 )
             )
-    await message.answer("\n".join(lines)[:MESSAGE_LIMIT])
+    await message.answer("\n".join(lines))  # bounded: 5 lines of at most ~150 characters each
 
 
 async def on_stats(message: Message, command: CommandObject, reports: ReportService) -> None:
@@ -294,9 +292,7 @@ async def on_refund(message: Message, command: CommandObject, bot: Bot, payments
         await message.answer(_("That payment was already refunded."))
         return
     info, target = done
-    level = level_name(target.level)
-    if target.level_until:
-        level = _("{level} until {date}").format(level=level, date=format_date(target.level_until, clock.tz))
+    level = level_with_end(target.level, target.level_until, clock.tz)
     await message.answer(
         _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
             stars=info.amount, who=_who(target), days=info.days, level=level

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.types import ErrorEvent
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -36,7 +37,16 @@ async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = N
         if update.message is not None:
             await update.message.answer(text)
         elif update.callback_query is not None:
-            await update.callback_query.answer(text, show_alert=True)
+            await _tell_presser(update.callback_query, text)
     except Exception as exc:  # the chat may be gone; nothing more to do
         log.warning("could not report the error to the user: %s", type(exc).__name__)
     return True
+
+
+async def _tell_presser(query: CallbackQuery, text: str) -> None:
+    """An alert if the query is still open; a message if the handler had already answered it."""
+    try:
+        await query.answer(text, show_alert=True)
+    except TelegramBadRequest:
+        if isinstance(query.message, Message):
+            await query.message.answer(text)

@@ -10,7 +10,8 @@ from aiogram.utils.i18n import gettext as _
 
 def router_factory() -> Router:
     router = Router(name="fallback")
-    router.message.register(on_unknown_command, F.text.startswith("/"))
+    # In groups a "/command" may be meant for another bot: stay quiet there.
+    router.message.register(on_unknown_command, F.chat.type == ChatType.PRIVATE, F.text.startswith("/"))
     router.message.register(on_not_text, F.chat.type == ChatType.PRIVATE)
     router.callback_query.register(on_stale_callback)
     return router

@@ -26,7 +26,7 @@ from bot.services.jobs import GenerationJobs, JobOutcome, JobStatus
 from bot.services.quota import Reservation
 from bot.services.users import UserService, UserView
 from bot.texts import CAPTION_LIMIT, fit_html, format_reset, level_name, model_title
-from keyboards.menu import GENERATE
+from keyboards.menu import GENERATE, MenuButton
 from keyboards.picker import ModelPick, model_picker
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class GenerateFlow(StatesGroup):
 def router_factory() -> Router:
     router = Router(name="generate")
     router.message.register(on_generate, Command("generate"))
-    router.message.register(on_generate, F.text == GENERATE)
+    router.message.register(on_generate, MenuButton(GENERATE))
     router.callback_query.register(on_pick, ModelPick.filter())
     # In groups only commands are answered: chatter there is not a prompt.
     router.message.register(on_prompt, F.chat.type == ChatType.PRIVATE, F.text, ~F.text.startswith("/"))
@@ -74,15 +74,17 @@ async def on_pick(
             show_alert=True,
         )
         return
+    # Answer first: a callback left waiting while the database is busy expires ("query is too old").
+    await callback.answer(_("Model: {model}").format(model=spec.title))
     await users.set_model(user.id, model)
     await state.set_state(GenerateFlow.waiting_prompt)
-    await callback.answer(_("Model: {model}").format(model=spec.title))
     text = _("Model: {model}. Now send me a description of the image.").format(model=spec.title)
     if isinstance(callback.message, Message):
         try:
             await callback.message.edit_text(text, reply_markup=model_picker(user.level, model))
-        except TelegramBadRequest:  # same text (double tap) or the message is too old to edit
-            await callback.message.answer(text)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:  # a double tap changes nothing: nothing to say
+                await callback.message.answer(text)  # too old to edit: say it anew
 
 
 async def on_prompt(

@@ -11,7 +11,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.services.payments import CURRENCY, CheckoutProblem, PaymentService
+from bot.services.payments import CURRENCY, CheckoutProblem, PaymentService, has_unlimited_access
+from bot.services.users import UserView
 from bot.texts import format_date
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,12 @@ def router_factory() -> Router:
     return router
 
 
-async def on_subscribe(message: Message, payments: PaymentService) -> None:
+async def on_subscribe(message: Message, payments: PaymentService, user: UserView) -> None:
     if not payments.enabled:
         await message.answer(_("Subscriptions are not on sale in this bot right now."))
+        return
+    if has_unlimited_access(user):
+        await message.answer(_("You already have every model with no end date: there is nothing to buy."))
         return
     for plan in payments.plans:
         await message.answer_invoice(
@@ -50,6 +54,7 @@ async def on_pre_checkout(query: PreCheckoutQuery, payments: PaymentService) -> 
         CheckoutProblem.WRONG_AMOUNT: _("The price has changed. Send /subscribe for the current offer."),
         CheckoutProblem.UNKNOWN_USER: _("Please send /start first."),
         CheckoutProblem.BANNED: _("Payments are not available for this account."),
+        CheckoutProblem.ALREADY_UNLIMITED: _("You already have every model with no end date: there is nothing to buy."),
     }
     log.info("pre-checkout refused for %s: %s", query.from_user.id, problem.value)
     await query.answer(ok=False, error_message=reasons[problem])

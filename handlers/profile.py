@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
@@ -10,22 +10,20 @@ from aiogram.utils.i18n import gettext as _
 from bot.clock import Clock
 from bot.services.quota import QuotaService
 from bot.services.users import UserView
-from bot.texts import format_date, format_reset, level_name, limit_text, model_title
-from keyboards.menu import PROFILE
+from bot.texts import format_reset, level_with_end, limit_text, model_title
+from keyboards.menu import PROFILE, MenuButton
 
 
 def router_factory() -> Router:
     router = Router(name="profile")
     router.message.register(on_profile, Command("profile"))
-    router.message.register(on_profile, F.text == PROFILE)
+    router.message.register(on_profile, MenuButton(PROFILE))
     return router
 
 
 async def on_profile(message: Message, user: UserView, quota: QuotaService, clock: Clock) -> None:
     status = await quota.status(user.id, user.level)
-    level = level_name(user.level)
-    if user.level_until is not None and not user.is_config_admin:
-        level = _("{level} until {date}").format(level=level, date=format_date(user.level_until, clock.tz))
+    level = level_with_end(user.level, None if user.is_config_admin else user.level_until, clock.tz)
     lines = [
         _("<b>Your profile</b>"),
         _("Level: {level}").format(level=level),

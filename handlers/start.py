@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
@@ -14,14 +14,14 @@ from bot.levels import Level
 from bot.services.quota import QuotaService
 from bot.services.users import UserView
 from bot.texts import level_name, limit_text
-from keyboards.menu import HELP, main_menu
+from keyboards.menu import HELP, MenuButton, main_menu
 
 
 def router_factory() -> Router:
     router = Router(name="start")
     router.message.register(on_start, CommandStart())
     router.message.register(on_help, Command("help"))
-    router.message.register(on_help, F.text == HELP)
+    router.message.register(on_help, MenuButton(HELP))
     return router
 
 

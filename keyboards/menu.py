@@ -1,14 +1,16 @@
-"""The main reply keyboard. Button texts go through the catalogue, and handlers match them lazily."""
+"""The main reply keyboard. Its buttons are matched in every language: a keyboard sent before the
+user switched their Telegram language is still on their screen, and a button is never a prompt."""
 
 from __future__ import annotations
 
-from aiogram.types import KeyboardButton, ReplyKeyboardMarkup
+from aiogram.filters import Filter
+from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
 
-GENERATE = __("🎨 Generate")
-PROFILE = __("👤 Profile")
-HELP = __("❓ Help")
+GENERATE = "🎨 Generate"
+PROFILE = "👤 Profile"
+HELP = "❓ Help"
 
 
 def main_menu() -> ReplyKeyboardMarkup:
@@ -20,3 +22,16 @@ def main_menu() -> ReplyKeyboardMarkup:
         resize_keyboard=True,
         input_field_placeholder=_("Describe an image…"),
     )
+
+
+class MenuButton(Filter):
+    """Matches a button's text in any language the bot speaks."""
+
+    def __init__(self, msgid: str) -> None:
+        self.msgid = msgid
+
+    async def __call__(self, message: Message, i18n_core: I18n) -> bool:
+        if not message.text:
+            return False
+        locales = {i18n_core.default_locale, *i18n_core.available_locales}
+        return message.text in {i18n_core.gettext(self.msgid, locale=locale) for locale in locales}

@@ -13,8 +13,8 @@ from babel.messages.pofile import read_po
 from bot.i18n import LOCALES_DIR, pick_locale
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "__": None, "gettext": None}
-PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
+KEYWORDS = {"_": None, "__": None, "gettext": None, "N_": None}
+PLACEHOLDER = re.compile(r"\{[a-z_]*(?::[^}]*)?\}")
 
 
 def _source_messages() -> set[str]:

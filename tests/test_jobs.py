@@ -85,14 +85,21 @@ async def test_cancelled_generation_releases_the_unit(sessions: SessionFactory, 
     stubs = default_stubs()
     stubs["gemini"].delay = 30
     jobs, quota, _ = await _jobs(sessions, clock, stubs=stubs)
+    reserved = asyncio.Event()
 
     async def deliver(result: GenerationResult, reservation: Reservation) -> None:
         return None
 
+    async def started() -> None:
+        reserved.set()
+
     task = asyncio.create_task(
-        jobs.run(user_id=7, chat_id=7, level=Level.USER, prompt="a", model=ModelId.GEMINI_FLASH, deliver=deliver)
-    )
-    await asyncio.sleep(0.2)
+        jobs.run(
+            user_id=7, chat_id=7, level=Level.USER, prompt="a", model=ModelId.GEMINI_FLASH, deliver=deliver,
+            started=started,
+        )
+    )  # fmt: skip
+    await asyncio.wait_for(reserved.wait(), 10)
     assert (await quota.status(7, Level.USER)).used == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -76,7 +76,7 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     clock.advance(timedelta(hours=2))
     assert [u.id for u in await users.expiring_soon(timedelta(days=1))] == [1]
     clock.advance(timedelta(days=1))
-    assert await users.expire_levels() == [1]
+    assert await users.expire_levels() == [(1, Level.SUBSCRIBER)]
     assert await users.claim_ban_notice(1) is False
     await users.set_ban(1, True)
     assert await users.claim_ban_notice(1) is True and await users.claim_ban_notice(1) is False

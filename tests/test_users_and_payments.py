@@ -38,7 +38,7 @@ async def test_timed_level_returns_to_user_by_itself(sessions: SessionFactory, c
     assert view.level is Level.SUBSCRIBER and view.level_until == clock.now() + timedelta(days=3)
     clock.advance(timedelta(days=3, seconds=1))
     assert (await users.get(1)).level is Level.USER  # type: ignore[union-attr]
-    assert await users.expire_levels() == [1]
+    assert await users.expire_levels() == [(1, Level.SUBSCRIBER)]
     assert await users.expire_levels() == []
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import TelegramObject, Update
+from aiogram.types import CallbackQuery, TelegramObject, Update
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.users import UserService, UserView
@@ -31,6 +31,8 @@ class BanMiddleware(BaseMiddleware):
             return await handler(event, data)
         if _must_pass(event):
             return await handler(event, data)
+        if isinstance(event, Update) and event.callback_query is not None:
+            await _stop_spinner(event.callback_query)
         if not user.ban_notified and await self._users.claim_ban_notice(user.id):
             bot: Bot = data["bot"]
             try:
@@ -38,6 +40,14 @@ class BanMiddleware(BaseMiddleware):
             except TelegramAPIError as exc:
                 log.info("ban notice to %s failed: %s", user.id, type(exc).__name__)
         return None
+
+
+async def _stop_spinner(query: CallbackQuery) -> None:
+    """An empty answer: the button stops spinning, and the banned user learns nothing new."""
+    try:
+        await query.answer()
+    except TelegramAPIError as exc:
+        log.debug("callback of a banned user not answered: %s", type(exc).__name__)
 
 
 def _must_pass(event: TelegramObject) -> bool:

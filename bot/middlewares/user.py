@@ -1,4 +1,5 @@
-"""Registers (or refreshes) the sender on every update and hands handlers a resolved `user`."""
+"""Registers (or refreshes) the sender on every update and hands handlers a resolved `user`;
+updates with no human sender are dropped here."""
 
 from __future__ import annotations
 
@@ -23,14 +24,16 @@ class UserMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
-        if tg_user is not None and not tg_user.is_bot:
-            data["user"] = await self._users.register(
-                Profile(
-                    id=tg_user.id,
-                    first_name=tg_user.first_name,
-                    username=tg_user.username,
-                    last_name=tg_user.last_name,
-                    language_code=tg_user.language_code,
-                )
+        if tg_user is None or tg_user.is_bot:
+            # Channel posts, anonymous group admins, other bots: nobody to serve or to charge.
+            return None
+        data["user"] = await self._users.register(
+            Profile(
+                id=tg_user.id,
+                first_name=tg_user.first_name,
+                username=tg_user.username,
+                last_name=tg_user.last_name,
+                language_code=tg_user.language_code,
             )
+        )
         return await handler(event, data)

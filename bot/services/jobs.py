@@ -26,6 +26,7 @@ from bot.services.generation import (
     GenerationRequest,
     GenerationResult,
     GenerationService,
+    validate,
 )
 from bot.services.quota import QuotaService, QuotaStatus, Reservation
 from models import Generation
@@ -92,6 +93,12 @@ class GenerationJobs:
         required = MODELS[model].min_level
         if not level.allows(required):
             return JobOutcome(JobStatus.FORBIDDEN, required_level=required)
+        request = GenerationRequest(prompt, model, level, options)
+        problem = validate(request)
+        if problem is not None:  # refused before a unit is taken or progress is shown
+            return JobOutcome(
+                JobStatus.FAILED, failure=GenerationFailed(model, FailureReason.INVALID_REQUEST, [], detail=problem)
+            )
 
         started_at = self._clock.now()
         reserved = await self._reserve(user_id, chat_id, level, prompt, model, options.count, started_at)
@@ -103,7 +110,7 @@ class GenerationJobs:
         try:
             if started is not None:
                 await started()
-            outcome = await self._generation.generate(GenerationRequest(prompt, model, level, options))
+            outcome = await self._generation.generate(request)
             if isinstance(outcome, GenerationFailed):
                 await self._finish(generation_id, user_id, reservation, options.count, outcome, "failed")
                 if outcome.reason is FailureReason.FORBIDDEN_MODEL:

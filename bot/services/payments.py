@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from bot.clock import Clock
 from bot.config import Plan
 from bot.db import SessionFactory
+from bot.levels import Level
 from bot.services.sql import insert_for
 from bot.services.users import UserService, UserView
 from models import Payment, User
@@ -22,6 +23,7 @@ class CheckoutProblem(StrEnum):
     WRONG_AMOUNT = "wrong_amount"
     UNKNOWN_USER = "unknown_user"
     BANNED = "banned"
+    ALREADY_UNLIMITED = "already_unlimited"  # admin, or subscriber without an end date: days add nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class PaymentService:
             return CheckoutProblem.UNKNOWN_USER
         if user.is_banned:
             return CheckoutProblem.BANNED
+        if has_unlimited_access(user):
+            return CheckoutProblem.ALREADY_UNLIMITED
         return None
 
     async def credit(
@@ -138,6 +142,11 @@ class PaymentService:
                 self._users.apply_days(user, -row.days)
                 await session.flush()
             return _info(row), self._users.view(user)
+
+
+def has_unlimited_access(user: UserView) -> bool:
+    """Bought days would change nothing for this user (see UserService.apply_days)."""
+    return user.level is Level.ADMIN or (user.level is Level.SUBSCRIBER and user.level_until is None)
 
 
 def _info(row: Payment) -> PaymentInfo:

@@ -219,17 +219,19 @@ class UserService:
             )
             return list(rows.scalars())
 
-    async def expire_levels(self) -> list[int]:
-        """Persist expiries whose time has come; return the ids that fell back to `user`."""
+    async def expire_levels(self) -> list[tuple[int, Level]]:
+        """Persist expiries whose time has come; return who fell back to `user`, and from which level."""
         now = self._clock.now()
+        due = (User.level_until.is_not(None), User.level_until <= now, User.level != Level.USER.value)
         async with self._sessions.begin() as session:
-            rows = await session.execute(
-                update(User)
-                .where(User.level_until.is_not(None), User.level_until <= now, User.level != Level.USER.value)
-                .values(level=Level.USER.value, level_until=None)
-                .returning(User.id)
-            )
-            return list(rows.scalars())
+            rows = (await session.execute(select(User.id, User.level).where(*due))).all()
+            if rows:
+                await session.execute(
+                    update(User)
+                    .where(User.id.in_([r.id for r in rows]))
+                    .values(level=Level.USER.value, level_until=None)
+                )
+            return [(r.id, _level(r.level)) for r in rows]
 
     def effective_level(self, user: User) -> Level:
         if user.id in self._admin_ids:

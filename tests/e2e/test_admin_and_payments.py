@@ -305,10 +305,12 @@ async def test_banned_user_gets_one_notice_then_silence_until_unbanned(tmp_path:
         await h.click(ANN, "pick:flux-dev")
         await h.push(h.tg.sticker(ANN))
         await h.say(ANN, "/profile")
-        ann_calls = [c for c in h.tg.calls[mark:] if c.method != "getUpdates"]
+        ann_calls = [c for c in h.tg.calls[mark:] if c.method not in ("getUpdates", "answerCallbackQuery")]
         assert [(c.method, c.chat_id, c.result["text"]) for c in ann_calls] == [
             ("sendMessage", ANN.id, "You can no longer use this bot.")
         ]
+        [spinner] = h.tg.calls_of("answerCallbackQuery", since=mark)
+        assert "text" not in spinner.params  # the button stops spinning; nothing is said
         assert await h.generations() == [] and h.gemini.requests == []
         assert (await h.user(ANN.id)).chosen_model == "gemini-flash"
 
@@ -316,7 +318,7 @@ async def test_banned_user_gets_one_notice_then_silence_until_unbanned(tmp_path:
         mark = h.tg.mark()
         await h.say(ANN, "another cat")
         await h.click(ANN, "pick:flux-dev")
-        assert [c for c in h.tg.calls[mark:] if c.method != "getUpdates"] == []
+        assert [c for c in h.tg.calls[mark:] if c.method not in ("getUpdates", "answerCallbackQuery")] == []
 
         assert await reply(h, BOSS, "/unban @ann") == "@ann (1001) is unbanned."
         await h.say(ANN, "a cat, again")

@@ -132,3 +132,73 @@ async def test_group_chatter_is_not_a_prompt(make_bot: BotFactory) -> None:
     assert b.tg.calls_of("sendMessage", chat_id=-100123) == []
     await b.feed(b.tg.message(ANN, "/help", chat=group))
     assert len(b.tg.calls_of("sendMessage", chat_id=-100123)) == 1
+
+
+async def test_a_menu_button_in_the_other_language_is_still_the_button(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "👤 Профиль"))  # an English user with an old Russian keyboard
+    assert b.tg.sent_texts(ANN.id)[-1].startswith("Your profile")
+    await b.feed(b.tg.message(OLGA, "❓ Help"))
+    assert b.tg.sent_texts(OLGA.id)[-1].startswith("Как это работает")
+    assert all(not stub.calls for stub in b.stubs.values())
+
+
+async def test_senders_that_are_not_people_are_ignored(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    group = {"id": -100555, "type": "supergroup", "title": "Team"}
+    anonymous = FakeUser(id=1087968824, first_name="Group", username="GroupAnonymousBot")
+    update = b.tg.message(anonymous, "/help", chat=group, sender_chat=group)
+    update["message"]["from"]["is_bot"] = True
+    await b.feed(update)
+    assert b.tg.calls_of("sendMessage") == [] and await b.services.users.get(anonymous.id) is None
+
+
+async def test_commands_for_other_bots_in_groups_are_not_answered(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    group = {"id": -100777, "type": "group", "title": "Dice"}
+    await b.feed(b.tg.message(ANN, "/roll@dicebot", chat=group))
+    assert b.tg.calls_of("sendMessage", chat_id=-100777) == []
+
+
+async def test_tapping_the_same_model_twice_says_nothing_new(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/generate"))
+    picker = b.tg.sent_messages(ANN.id)[-1].result["message_id"]
+    await b.feed(b.tg.callback(ANN, "pick:flux-dev", message_id=picker))
+    sent = len(b.tg.sent_messages(ANN.id))
+    await b.feed(b.tg.callback(ANN, "pick:flux-dev", message_id=picker))
+    assert len(b.tg.sent_messages(ANN.id)) == sent  # no duplicate "Model: FLUX Dev…" message
+    assert len(b.tg.calls_of("answerCallbackQuery")) == 2  # both taps answered
+
+
+async def test_too_long_a_prompt_is_refused_before_anything_is_reserved(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "x" * 4090))
+    assert b.tg.sent_texts(ANN.id) == ["That description is too long or empty. Please send a shorter text."]
+    assert b.tg.calls_of("sendChatAction") == []
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 0
+    assert all(not stub.calls for stub in b.stubs.values())
+
+
+async def test_two_broadcasts_at_once_start_only_one(make_bot: BotFactory) -> None:
+    import asyncio
+
+    b = await make_bot(ADMIN_IDS=str(ROOT.id))
+    for user in (ANN, OLGA):
+        await b.feed(b.tg.message(user, "/start"))
+    await asyncio.gather(b.feed(b.tg.message(ROOT, "/broadcast hi")), b.feed(b.tg.message(ROOT, "/broadcast hi")))
+    replies = b.tg.sent_texts(ROOT.id)
+    assert sum(t.startswith("Broadcast started") for t in replies) == 1
+    assert sum(t.startswith("A broadcast is already running") for t in replies) == 1
+    await b.services.broadcaster.wait()
+    assert [t for t in b.tg.sent_texts(ANN.id) if t == "hi"] == ["hi"]
+
+
+async def test_unlimited_users_are_not_sold_days(make_bot: BotFactory) -> None:
+    b = await make_bot(ADMIN_IDS=str(ROOT.id))
+    await b.feed(b.tg.message(ROOT, "/subscribe"))
+    assert b.tg.calls_of("sendInvoice") == []
+    assert "nothing to buy" in b.tg.sent_texts(ROOT.id)[-1]
+    await b.feed(b.tg.pre_checkout(ROOT, "sub:30:250", 250))
+    answer = b.tg.calls_of("answerPreCheckoutQuery")[-1]
+    assert answer.params["ok"] is False and "nothing to buy" in answer.params["error_message"]

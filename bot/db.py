@@ -1,12 +1,14 @@
 """Async engine, session factory and migrations.
 
-SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE: every transaction takes the write lock up
-front, so two concurrent read-then-write transactions cannot deadlock into "database is locked".
+SQLite gets WAL and a busy timeout. Write transactions (`sessions.begin()`) start with BEGIN
+IMMEDIATE, taking the write lock up front, so two read-then-write transactions cannot deadlock into
+"database is locked"; read sessions (`sessions()`) use a plain BEGIN and, under WAL, never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
-SessionFactory = async_sessionmaker[AsyncSession]
+READ_ONLY = "bot_read_only"  # execution option marking the engine that read sessions use
+
+
+class SessionFactory:
+    """`sessions()` for reads, `sessions.begin()` for a write transaction (committed on exit)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._read = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        self._write = async_sessionmaker(engine, expire_on_commit=False)
+
+    def __call__(self) -> AsyncSession:
+        return self._read()
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._write.begin()
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -53,11 +69,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return SessionFactory(engine)
 
 
 def alembic_config() -> Config:

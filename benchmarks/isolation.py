@@ -7,14 +7,14 @@ import os
 import socket
 from typing import Any
 
-from tests.conftest import ENV_NAMES, IMPLICIT_ENV
-
 # Every connection or name lookup that would leave the machine, as (kind, target); the run fails if any.
 ESCAPES: list[tuple[str, Any]] = []
 
 
 def scrub_environment() -> None:
     """The same variables the test suite removes, so a real key in the shell can never be used."""
+    from tests.conftest import ENV_NAMES, IMPLICIT_ENV
+
     for name in (*ENV_NAMES, *IMPLICIT_ENV):
         os.environ.pop(name, None)
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"

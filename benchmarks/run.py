@@ -12,455 +12,54 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import itertools
 import json
-import logging
 import os
 import platform
 import resource
+import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-from aiogram import Bot, Dispatcher
-from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.types import Update
-from sqlalchemy import func, select, text
-
-from benchmarks.harness import (
-    Result,
-    measure_memory,
-    notes,
-    table,
-    time_concurrent,
-    time_sequential,
-    write_json,
-)
-from benchmarks.isolation import ESCAPES, install_loopback_guard, port_answers, scrub_environment
-from bot.app import Services, build_services, create_dispatcher
-from bot.clock import ManualClock
-from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
-from bot.levels import Level
-from bot.logs import setup_logging
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
-from bot.providers.gemini import GeminiProvider
-from bot.providers.hf_replicate import PRO_MODEL, HFReplicateProvider
-from bot.providers.pollinations import PollinationsProvider
-from bot.services.generation import GenerationRequest, GenerationResult, GenerationService
-from bot.services.quota import QuotaService
-from bot.services.users import Profile, UserService
-from bot.telegram import create_bot
-from models import DailyUsage, Generation
-from tests.conftest import START, TOKEN, make_settings
-from tests.fakes.telegram import FakeTelegram, FakeUser
-from tests.support import default_stubs
+from benchmarks.harness import notes, table, write_json
+from benchmarks.isolation import ESCAPES, install_loopback_guard, scrub_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("quota", "generation", "dispatcher", "providers")
-PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-PG_BENCH_DB = "imagebot_bench"
-GEMINI_KEY = "AIza-bench-gemini-key-0001"
-HF_KEY = "hf_bench_token_0002"
-REPLICATE_KEY = "r8_bench_token_0003"
-GEMINI_MODEL = "gemini-3.1-flash-image"
-PROMPT = "a lighthouse at dusk, oil painting"
-CONCURRENCY = 50
-QUOTA_USERS = 50
+LEGEND = """\
+latency = wall time per operation; concurrent rows: from batch start to that operation's end.
+peak KiB = largest Python-heap rise during one operation, kept B/op = heap growth left behind per
+operation (tracemalloc, separate pass; native buffers of Pillow/SQLite/OpenSSL are not counted)."""
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Iteration counts: (default, --quick). `cap` bounds any single benchmark's timed pass in seconds."""
-
-    quick: bool
-
-    def n(self, default: int, quick: int) -> int:
-        return quick if self.quick else default
-
-    @property
-    def cap(self) -> float:
-        return 0.8 if self.quick else 5.0
-
-
-class LogWatch(logging.Handler):
-    """Counts WARNING+ records, so a benchmark that silently measured an error path is flagged."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-        self.last = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-        self.last = f"{record.levelname} {record.name}: {record.getMessage()[:140]}"
-
-    def reset(self) -> None:
-        self.count, self.last = 0, ""
-
-
-class Suite:
-    def __init__(self, plan: Plan, tmp: Path, urls: dict[str, str], watch: LogWatch) -> None:
-        self.plan = plan
-        self.tmp = tmp
-        self.urls = urls
-        self.watch = watch
-        self.results: list[Result] = []
-        self.failed = False
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def add(self, result: Result, *, warnings_expected: bool = False) -> Result:
-        if self.watch.count and not warnings_expected:
-            result.note = "; ".join(
-                p for p in (result.note, f"{self.watch.count} warning(s) logged, last: {self.watch.last}") if p
-            )
-        self.watch.reset()
-        self.results.append(result)
-        return result
-
-    async def sequential(
-        self,
-        name: str,
-        op: Callable[[], Awaitable[Any]],
-        n: tuple[int, int],
-        *,
-        memory: tuple[int, int] | None = None,
-        warmup: int = 5,
-        warnings_expected: bool = False,
-    ) -> Result:
-        result = Result(name)
-        self.watch.reset()
-        await time_sequential(result, op, self.plan.n(*n), warmup=warmup, max_seconds=self.plan.cap)
-        if memory is not None:
-            await measure_memory(result, op, self.plan.n(*memory))
-        return self.add(result, warnings_expected=warnings_expected)
-
-    async def group(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        started = time.perf_counter()
-        try:
-            await body()
-        except Exception as exc:
-            self.failed = True
-            self.results.append(Result(f"{name} (group)", skipped=f"FAILED: {type(exc).__name__}: {exc}"[:300]))
-            logging.getLogger("benchmarks").exception("group %s failed", name)
-        print(f"  {name}: {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
-
-    # -- 1. quota ---------------------------------------------------------------------------
-    async def quota(self) -> None:
-        await self._quota_on("sqlite", f"sqlite+aiosqlite:///{self.tmp / 'quota.db'}")
-        if not port_answers("127.0.0.1", 5432):
-            self.add(Result("quota.postgres.*", skipped="nothing answers on 127.0.0.1:5432"))
-            return
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            async with admin.connect() as conn:
-                await conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-                await conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))
-        except Exception as exc:
-            await admin.dispose()
-            self.add(Result("quota.postgres.*", skipped=f"cannot create {PG_BENCH_DB}: {type(exc).__name__}"))
-            return
-        try:
-            await self._quota_on("postgres", PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}")
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-            await admin.dispose()
-
-    async def _quota_on(self, backend: str, url: str) -> None:
-        engine = create_engine(url)
-        try:
-            await run_migrations(engine)
-            sessions = create_session_factory(engine)
-            clock = ManualClock(START)
-            users = UserService(sessions, clock, frozenset())
-            for uid in range(1, QUOTA_USERS + 1):
-                await users.register(Profile(id=uid, first_name=f"User {uid}"))
-            # A limit no run reaches: every reservation takes the conditional-upsert path and succeeds.
-            quota = QuotaService(sessions, make_settings(url, DAILY_LIMIT_USER=10**9), clock)
-            await self._quota_cases(backend, quota, sessions, clock)
-        finally:
-            await engine.dispose()
-
-    async def _quota_cases(
-        self, backend: str, quota: QuotaService, sessions: SessionFactory, clock: ManualClock
-    ) -> None:
-        taken = 0
-        users = itertools.cycle(range(1, QUOTA_USERS + 1))
-        day = clock.today()
-
-        async def reserve(uid: int | None = None) -> None:
-            nonlocal taken
-            if await quota.reserve(uid if uid is not None else next(users), Level.USER) is None:
-                raise AssertionError("a reservation was refused")
-            taken += 1
-
-        async def release() -> None:
-            nonlocal taken
-            await quota.release(next(users), day)
-            taken -= 1
-
-        prefix = f"quota.{backend}"
-        await self.sequential(f"{prefix}.reserve sequential", reserve, (600, 100))
-        await self.sequential(f"{prefix}.release sequential", release, (600, 100))
-        for label, pick in (("50 users", lambda i: i % QUOTA_USERS + 1), ("1 user", lambda i: 1)):
-            result = Result(f"{prefix}.reserve x{CONCURRENCY} concurrent, {label}")
-            self.watch.reset()
-            await time_concurrent(
-                result,
-                lambda i, pick=pick: lambda: reserve(pick(i)),
-                CONCURRENCY,
-                self.plan.n(20, 4),
-                warmup=1,
-                max_seconds=self.plan.cap,
-            )
-            self.add(result)
-        async with sessions() as session:
-            stored = (await session.execute(select(func.coalesce(func.sum(DailyUsage.used), 0)))).scalar_one()
-        if stored != taken:
-            raise AssertionError(f"{backend}: {stored} units stored, {taken} expected")
-
-    # -- 2. generation chain ----------------------------------------------------------------
-    async def generation(self) -> None:
-        stubs = default_stubs()
-        service = GenerationService(list(stubs.values()))
-        direct = GenerationRequest(PROMPT, ModelId.GEMINI_FLASH, Level.USER)
-
-        def forget_calls() -> None:  # StubProvider records every call; keep that out of the memory figures
-            for stub in stubs.values():
-                stub.calls.clear()
-
-        async def stub_alone() -> None:
-            await stubs["gemini"].generate(ModelId.GEMINI_FLASH, PROMPT, ImageOptions())
-            forget_calls()
-
-        async def hit() -> None:
-            outcome = await service.generate(direct)
-            if not isinstance(outcome, GenerationResult) or outcome.first.step is not ModelId.GEMINI_FLASH:
-                raise AssertionError(f"direct hit expected, got {outcome}")
-            forget_calls()
-
-        async def two_fallbacks() -> None:
-            # Gemini Flash fails, FLUX Dev fails, Pollinations answers (FLUX Pro is above a user's level).
-            stubs["gemini"].outcomes = [ErrorKind.UNAVAILABLE]
-            stubs["hf"].outcomes = [ErrorKind.TIMEOUT]
-            outcome = await service.generate(direct)
-            if not isinstance(outcome, GenerationResult) or outcome.first.step is not ModelId.POLLINATIONS:
-                raise AssertionError(f"two fallbacks expected, got {outcome}")
-            if len(outcome.attempts) != 3:
-                raise AssertionError(f"3 attempts expected, got {outcome.attempts}")
-            forget_calls()
-
-        await self.sequential("generation.stub provider alone (baseline)", stub_alone, (3000, 300), memory=(200, 40))
-        await self.sequential("generation.direct hit", hit, (3000, 300), memory=(200, 40))
-        await self.sequential(
-            "generation.two fallbacks", two_fallbacks, (3000, 300), memory=(200, 40), warnings_expected=True
-        )
-
-    # -- 3. updates through the real Dispatcher ---------------------------------------------
-    async def dispatcher(self) -> None:
-        db_url = f"sqlite+aiosqlite:///{self.tmp / 'dispatcher.db'}"
-        settings = make_settings(db_url, TELEGRAM_API_URL=self.urls["telegram"], DAILY_LIMIT_USER=10**9)
-        stubs = default_stubs()
-        services = await build_services(settings, ManualClock(START), providers=list(stubs.values()))
-        bot = create_bot(TOKEN, self.urls["telegram"])
-        try:
-            await self._dispatcher_cases(services, create_dispatcher(services), bot, stubs)
-        finally:
-            await bot.session.close()
-            await services.aclose()
-
-    async def _dispatcher_cases(self, services: Services, dp: Dispatcher, bot: Bot, stubs: dict[str, Any]) -> None:
-        builder = FakeTelegram()  # never started: it only builds updates the way the tests do
-        update_ids = itertools.count(1)
-        new_ids = itertools.count(100_000)
-        known = [FakeUser(id=1000 + i, first_name=f"Known {i}", username=f"known{i}") for i in range(20)]
-        known_cycle = itertools.cycle(known)
-
-        async def feed(update: dict[str, Any]) -> None:
-            parsed = Update.model_validate({"update_id": next(update_ids), **update}, context={"bot": bot})
-            if await dp.feed_update(bot, parsed) is UNHANDLED:
-                raise AssertionError(f"update not handled: {update}")
-
-        def feeder(make: Callable[[], dict[str, Any]], count: int) -> Callable[[], Awaitable[None]]:
-            """Updates are built up front, so neither the builder's time nor its memory is measured."""
-            prepared: Iterator[dict[str, Any]] = iter([make() for _ in range(count)])
-
-            async def op() -> None:
-                await feed(next(prepared))
-
-            return op
-
-        def new_start() -> dict[str, Any]:
-            uid = next(new_ids)
-            return builder.message(FakeUser(id=uid, first_name=f"New {uid}", username=f"new{uid}"), "/start")
-
-        for user in known:
-            await feed(builder.message(user, "/start"))
-
-        def prompt() -> dict[str, Any]:
-            for stub in stubs.values():
-                stub.calls.clear()
-            return builder.message(next(known_cycle), PROMPT)
-
-        cases: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("dispatcher./start, new user", new_start),
-            ("dispatcher./start, known user", lambda: builder.message(next(known_cycle), "/start")),
-            ("dispatcher.prompt -> photo", prompt),
-        ]
-        warmup, n, mem = 5, self.plan.n(300, 40), self.plan.n(60, 12)
-        fed_prompts = 0
-        for name, make in cases:
-            result = Result(name)
-            self.watch.reset()
-            await time_sequential(result, feeder(make, warmup + n), n, warmup=warmup, max_seconds=self.plan.cap)
-            await measure_memory(result, feeder(make, mem), mem)
-            if make is prompt:
-                fed_prompts = warmup + result.iterations + mem
-            self.add(result)
-        async with services.sessions() as session:
-            delivered = (
-                await session.execute(select(func.count()).where(Generation.status == "delivered"))
-            ).scalar_one()
-        if delivered != fed_prompts:
-            raise AssertionError(f"{delivered} generations delivered, {fed_prompts} prompts fed")
-
-    # -- 4. provider adapters against the fakes ---------------------------------------------
-    async def providers(self) -> None:
-        urls = self.urls
-        gemini = GeminiProvider(GEMINI_KEY, GEMINI_MODEL, urls["gemini"], 10)
-        hf = HFReplicateProvider(
-            hf_token=HF_KEY,
-            replicate_token=REPLICATE_KEY,
-            hub_endpoint=urls["hub"],
-            router_url=urls["replicate"],
-            replicate_base_url=urls["replicate"],
-            timeout=10,
-        )
-        hf.poll_interval = 0.01
-        pollinations = PollinationsProvider(None, urls["pollinations"], 10)
-        raw = httpx.AsyncClient(timeout=10)
-        options = ImageOptions(seed=7)
-
-        async def adapter(provider: Any, model: ModelId) -> None:
-            image = await provider.generate(model, PROMPT, options)
-            if not image.data:
-                raise AssertionError(f"{provider.name} returned no image")
-
-        async def raw_pollinations() -> None:
-            r = await raw.get(
-                f"{urls['pollinations']}/prompt/a%20lighthouse",
-                params={"width": 1024, "height": 1024, "seed": 7, "model": "flux", "nologo": "true"},
-            )
-            r.raise_for_status()
-
-        async def raw_gemini() -> None:
-            r = await raw.post(
-                f"{urls['gemini']}/v1/models/{GEMINI_MODEL}:generateContent",
-                headers={"x-goog-api-key": GEMINI_KEY},
-                json={"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]},
-            )
-            r.raise_for_status()
-
-        async def raw_replicate() -> None:
-            r = await raw.post(
-                f"{urls['replicate']}/v1/models/{PRO_MODEL}/predictions",
-                headers={"Authorization": f"Bearer {REPLICATE_KEY}", "Prefer": "wait"},
-                json={"input": {"prompt": PROMPT}},
-            )
-            r.raise_for_status()
-            (await raw.get(r.json()["output"])).raise_for_status()
-
-        n, mem = (200, 30), (30, 8)
-        try:
-            await self.sequential("providers.raw httpx: pollinations GET (baseline)", raw_pollinations, n, memory=mem)
-            await self.sequential(
-                "providers.pollinations (keyless)",
-                lambda: adapter(pollinations, ModelId.POLLINATIONS),
-                n,
-                memory=mem,
-            )
-            await self.sequential("providers.raw httpx: gemini POST (baseline)", raw_gemini, n, memory=mem)
-            await self.sequential(
-                "providers.gemini (google-genai)", lambda: adapter(gemini, ModelId.GEMINI_FLASH), n, memory=mem
-            )
-            await self.sequential(
-                "providers.raw httpx: replicate POST + file (baseline)", raw_replicate, n, memory=mem
-            )
-            await self.sequential(
-                "providers.hf-replicate flux-pro (httpx, direct)",
-                lambda: adapter(hf, ModelId.FLUX_PRO),
-                n,
-                memory=mem,
-            )
-            await self.sequential(
-                "providers.hf-replicate flux-dev (huggingface_hub, thread)",
-                lambda: adapter(hf, ModelId.FLUX_DEV),
-                n,
-                memory=mem,
-            )
-        finally:
-            await raw.aclose()
-            for provider in (gemini, hf, pollinations):
-                await provider.aclose()
-
-
-# -- running ----------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def fake_servers() -> Any:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.fakes_server",
+def start_fakes() -> subprocess.Popen[bytes]:
+    """The fake servers in a child process (see benchmarks.fakes_server); its env is already scrubbed."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.fakes_server"],
         cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+
+
+def stop_fakes(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()  # EOF: the child stops its servers and exits
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        if not line:
-            raise RuntimeError("the fake servers did not start (see stderr)")
-        yield json.loads(line)
-    finally:
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def quiet_logging(watch: LogWatch) -> None:
-    """The bot's own logging set-up (format + secret masking), writing to /dev/null: its cost is real."""
-    settings = make_settings(
-        "sqlite+aiosqlite://", GEMINI_API_KEY=GEMINI_KEY, HF_TOKEN=HF_KEY, REPLICATE_API_TOKEN=REPLICATE_KEY
-    )
-    setup_logging(settings)
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives for the process
-    root.addHandler(watch)
-    errors = logging.StreamHandler(sys.stderr)
-    errors.setLevel(logging.ERROR)
-    logging.getLogger("benchmarks").addHandler(errors)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def machine() -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
+    except AttributeError:  # not Linux
         usable = os.cpu_count()
     return {
         "python": platform.python_version(),
@@ -470,65 +69,71 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def run(args: argparse.Namespace) -> int:
-    plan = Plan(quick=args.quick)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="far fewer iterations: a smoke run")
+    parser.add_argument("--json", metavar="PATH", help="also write the results (and machine details) as JSON")
+    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated subset of: {', '.join(GROUPS)}")
+    args = parser.parse_args(argv)
     groups = [g.strip() for g in args.only.split(",")] if args.only else list(GROUPS)
     unknown = set(groups) - set(GROUPS)
     if unknown:
-        print(f"unknown group(s): {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}", file=sys.stderr)
-        return 2
-    watch = LogWatch()
-    quiet_logging(watch)
+        parser.error(f"unknown group(s): {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+
+    scrub_environment()
+    install_loopback_guard()
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="imagebot-bench-") as tmp:
-        async with fake_servers() as urls:
-            suite = Suite(plan, Path(tmp), urls, watch)
-            for name in GROUPS:
-                if name in groups:
-                    await suite.group(name, getattr(suite, name))
-    elapsed = time.perf_counter() - started
+    fakes = start_fakes()
+    try:
+        from benchmarks import cases  # the heavy imports, overlapping the child's start-up
+
+        imported = time.perf_counter()
+        assert fakes.stdout is not None
+        line = fakes.stdout.readline()
+        if not line:
+            print("the fake servers did not start (see above)", file=sys.stderr)
+            return 1
+        urls = json.loads(line)
+        ready = time.perf_counter()
+        suite = asyncio.run(cases.run_suite(cases.Plan(quick=args.quick), groups, urls))
+    finally:
+        stop_fakes(fakes)
+    finished = time.perf_counter()
+
     meta = {
         **machine(),
         "date": datetime.now().isoformat(timespec="seconds"),
-        "quick": plan.quick,
-        "elapsed_s": round(elapsed, 1),
+        "quick": args.quick,
+        "groups": groups,
+        "import_s": round(imported - started, 1),
+        "benchmarks_s": round(finished - ready, 1),
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # Other processes competing for the CPUs make every number worse: check these before comparing runs.
+        "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "network_escapes": [repr(e) for e in ESCAPES],
     }
-    mode = "quick" if plan.quick else "default"
     print(
-        f"\nimagebot benchmarks ({mode}) - Python {meta['python']}, {meta['cpus']} CPU(s), "
-        f"{meta['date']}, {elapsed:.1f}s, max RSS {meta['max_rss_mib']} MiB\n"
+        f"\nimagebot benchmarks ({'quick' if args.quick else 'default'}): Python {meta['python']}, "
+        f"{meta['cpus']} CPU(s), {meta['date']}\n"
+        f"importing the bot {meta['import_s']}s, benchmarks {meta['benchmarks_s']}s, "
+        f"max RSS {meta['max_rss_mib']} MiB, 1-min load average {load_before:.2f} before, "
+        f"{meta['load_avg_1m'][1]:.2f} after\n"
     )
     print(table(suite.results))
     extra = notes(suite.results)
     if extra:
         print("\nnotes:")
-        for line in extra:
-            print(f"  - {line}")
-    print(
-        "\nlatency = wall time per operation; concurrent rows: from batch start to that operation's end."
-        "\npeak KiB = largest Python-heap rise during one operation, kept B/op = heap growth left behind per"
-        "\noperation (tracemalloc, separate pass; native buffers of Pillow/SQLite/OpenSSL are not counted)."
-    )
+        for item in extra:
+            print(f"  - {item}")
+    print("\n" + LEGEND)
     if args.json:
         write_json(Path(args.json), meta, suite.results)
         print(f"\nwrote {args.json}")
     if ESCAPES:
-        print(f"\nERROR: attempted to leave 127.0.0.1: {ESCAPES}", file=sys.stderr)
+        print(f"\nERROR: something tried to leave 127.0.0.1: {ESCAPES}", file=sys.stderr)
         return 1
     return 1 if suite.failed else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer iterations (about 10 s)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated subset of: {', '.join(GROUPS)}")
-    args = parser.parse_args(argv)
-    scrub_environment()
-    install_loopback_guard()
-    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -326,6 +326,9 @@ class HFReplicateProvider:
             # poll must go where the prediction was created.
             if poll_url.startswith(REPLICATE_API) and base != REPLICATE_API:
                 poll_url = base + poll_url[len(REPLICATE_API) :]
+            if urlsplit(poll_url).netloc != urlsplit(base).netloc:
+                # The token goes only to the API it belongs to.
+                raise self._error(ErrorKind.BAD_OUTPUT, PRO_MODEL, started, detail="poll URL on an unexpected host")
             await asyncio.sleep(self.poll_interval)
             prediction = self._prediction(await self._client().get(poll_url, headers=auth), started)
         status = prediction.get("status")

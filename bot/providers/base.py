@@ -144,7 +144,10 @@ def redact(text: str, *secrets: str | None) -> str:
 
 
 def decode_image(data: bytes | None, provider: str, model: str) -> ProviderImage:
-    """Accept bytes only if Pillow can decode them; anything else is BAD_OUTPUT and falls through."""
+    """Accept bytes only if Pillow can decode them; anything else is BAD_OUTPUT and falls through.
+
+    CPU-bound for a full-size image: providers call it through asyncio.to_thread, off the event loop.
+    """
     if not data:
         raise ProviderError(ErrorKind.BAD_OUTPUT, provider, model, detail="empty body")
     try:

@@ -92,7 +92,7 @@ class GeminiProvider:
 
         data = self._image_bytes(response, started)
         try:
-            image = decode_image(data, self.name, self._model)
+            image = await asyncio.to_thread(decode_image, data, self.name, self._model)
         except ProviderError as exc:
             exc.latency_ms = _ms_since(started)
             log.warning("gemini failed: %s", exc)

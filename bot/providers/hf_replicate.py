@@ -176,7 +176,7 @@ class HFReplicateProvider:
             raise self._error(
                 ErrorKind.TIMEOUT, attempt.repo, started, detail=f"no image within {self._timeout:g}s"
             ) from None
-        image = self._decode(data, attempt.repo, started)
+        image = await asyncio.to_thread(self._decode, data, attempt.repo, started)
         log.info("%s answered in %d ms", attempt.repo, _ms_since(started))
         return image
 
@@ -285,7 +285,7 @@ class HFReplicateProvider:
                 status=file.status_code,
                 detail=self._clean("output download failed: " + excerpt(file.content)),
             )
-        image = self._decode(file.content, PRO_MODEL, started)
+        image = await asyncio.to_thread(self._decode, file.content, PRO_MODEL, started)
         log.info("%s answered in %d ms", PRO_MODEL, _ms_since(started))
         return image
 

@@ -76,7 +76,7 @@ class PollinationsProvider:
                 detail=self._clean(excerpt(body)),
             )
         try:
-            image = decode_image(body, self.name, MODEL)
+            image = await asyncio.to_thread(decode_image, body, self.name, MODEL)
         except ProviderError as exc:
             exc.status = response.status_code
             exc.latency_ms = _ms_since(started)

@@ -17,6 +17,7 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n, pick_locale
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.inflight import InFlight
@@ -140,7 +141,7 @@ async def build_services(
 
 
 def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatcher:
-    dp = Dispatcher(**services.workflow_data())
+    dp = Dispatcher(storage=CompactMemoryStorage(), **services.workflow_data())
     inflight = InFlight()
     dp["inflight"] = inflight
     dp["background"] = set()

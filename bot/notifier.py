@@ -38,6 +38,8 @@ class SubscriptionNotifier:
         sent = 0
         for user in await self._users.expiring_soon(WARN_BEFORE):
             assert user.level_until is not None
+            if not await self._users.claim_expiry_warning(user.id, user.level_until):
+                continue  # another check got there first: once is enough
             if self._renewable:
                 text = self._i18n.gettext(
                     "Your subscription ends on {date}. Renew it with /subscribe to keep FLUX Pro and the higher limit.",
@@ -48,7 +50,6 @@ class SubscriptionNotifier:
             text = text.format(date=format_date(user.level_until, self._clock.tz))
             if await self._send(user.id, text):
                 sent += 1
-            await self._users.mark_expiry_warned(user.id, user.level_until)
         for user_id, old_level in await self._users.expire_levels():
             user = await self._users.get(user_id)
             if user is not None and user.is_banned:

@@ -38,3 +38,20 @@ async def test_notices_name_what_ended(sessions: SessionFactory, clock: ManualCl
             assert tg.sent_texts(2)[-1] == "Срок уровня «Администратор» закончился."
         finally:
             await bot.session.close()
+
+
+async def test_overlapping_checks_warn_once(sessions: SessionFactory, clock: ManualClock) -> None:
+    import asyncio
+
+    users = UserService(sessions, clock, frozenset())
+    await users.register(Profile(id=1, first_name="Sub"))
+    await users.set_level(1, Level.SUBSCRIBER, days=3)
+    clock.advance(timedelta(days=2, hours=1))
+    async with FakeTelegram() as tg:
+        bot = create_bot(TOKEN, tg.url)
+        try:
+            notifier = SubscriptionNotifier(bot, users, create_i18n(), clock)
+            assert sum(await asyncio.gather(notifier.check(), notifier.check(), notifier.check())) == 1
+            assert len(tg.sent_texts(1)) == 1
+        finally:
+            await bot.session.close()

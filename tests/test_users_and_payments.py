@@ -58,7 +58,8 @@ async def test_expiry_warning_is_due_once_per_end_date(sessions: SessionFactory,
     clock.advance(timedelta(days=2, hours=1))
     [due] = await users.expiring_soon(timedelta(days=1))
     assert due.id == 1
-    await users.mark_expiry_warned(1, view.level_until)  # type: ignore[arg-type]
+    assert await users.claim_expiry_warning(1, view.level_until) is True  # type: ignore[arg-type]
+    assert await users.claim_expiry_warning(1, view.level_until) is False  # type: ignore[arg-type]
     assert await users.expiring_soon(timedelta(days=1)) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from bot.clock import Clock
 from bot.db import SessionFactory
@@ -203,9 +203,21 @@ class UserService:
             users = [u for u in rows.scalars() if u.expiry_warned_for != u.level_until]
             return [self.view(u) for u in users]
 
-    async def mark_expiry_warned(self, user_id: int, until: datetime) -> None:
+    async def claim_expiry_warning(self, user_id: int, until: datetime) -> bool:
+        """Record that the warning for this end date is being sent; True only for the one caller
+        that recorded it, so two overlapping checks never warn twice."""
         async with self._sessions.begin() as session:
-            await session.execute(update(User).where(User.id == user_id).values(expiry_warned_for=until))
+            rows = await session.execute(
+                update(User)
+                .where(
+                    User.id == user_id,
+                    User.level_until == until,
+                    or_(User.expiry_warned_for.is_(None), User.expiry_warned_for != until),
+                )
+                .values(expiry_warned_for=until)
+                .returning(User.id)
+            )
+            return rows.scalar_one_or_none() is not None
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         async with self._sessions.begin() as session:
@@ -224,7 +236,8 @@ class UserService:
         now = self._clock.now()
         due = (User.level_until.is_not(None), User.level_until <= now, User.level != Level.USER.value)
         async with self._sessions.begin() as session:
-            rows = (await session.execute(select(User.id, User.level).where(*due))).all()
+            # FOR UPDATE: on PostgreSQL a concurrent pass waits, then no longer sees these rows.
+            rows = (await session.execute(select(User.id, User.level).where(*due).with_for_update())).all()
             if rows:
                 await session.execute(
                     update(User)

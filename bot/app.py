@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -87,7 +87,6 @@ class Services:
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def workflow_data(self) -> dict[str, Any]:
         return {
@@ -100,7 +99,6 @@ class Services:
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
-            **self.extra,
         }
 
     async def aclose(self) -> None:

@@ -12,6 +12,7 @@ from bot.db import SessionFactory
 from bot.levels import Level
 from bot.services.payments import CheckoutProblem, PaymentService
 from bot.services.users import Profile, UserService
+from models import User
 
 PLAN = Plan(days=30, stars=250)
 
@@ -104,3 +105,25 @@ async def test_refund_takes_the_days_back_once(sessions: SessionFactory, clock: 
     assert await payments.mark_refunded("c2") is None
     done = await payments.mark_refunded("c1")
     assert done is not None and done[1].level is Level.USER and done[1].level_until is None
+
+
+async def test_register_writes_only_when_something_changed(sessions: SessionFactory, clock: ManualClock) -> None:
+    users = await _users(sessions, clock)
+    first = await users.get(1)
+    assert first is not None
+    clock.advance(timedelta(minutes=5))
+    same = await users.register(Profile(id=1, first_name="Ann", username="ann", language_code="ru"))
+    async with sessions() as session:
+        row = await session.get(User, 1)
+        assert row is not None and row.last_seen_at == first.created_at  # nothing written
+    clock.advance(timedelta(minutes=6))
+    await users.register(Profile(id=1, first_name="Ann", username="ann", language_code="ru"))
+    async with sessions() as session:
+        row = await session.get(User, 1)
+        assert row is not None and row.last_seen_at == clock.now()  # stale: refreshed
+    renamed = await users.register(Profile(id=1, first_name="Anna", username="ann", language_code="ru"))
+    assert same.first_name == "Ann" and renamed.first_name == "Anna"
+    await users.set_blocked(1, True)
+    assert (
+        await users.register(Profile(id=1, first_name="Anna", username="ann", language_code="ru"))
+    ).blocked_bot is False

@@ -15,6 +15,7 @@ from bot.services.sql import insert_for
 from models import User
 
 MAX_USER_ID = 2**63 - 1  # BIGINT
+SEEN_REFRESH = timedelta(minutes=10)  # how stale last_seen_at may get before an update rewrites it
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,16 @@ class UserService:
         self._admin_ids = admin_ids
 
     async def register(self, profile: Profile) -> UserView:
-        """Insert or refresh the user (one atomic upsert) and return their current view."""
+        """Insert or refresh the user and return their current view.
+
+        Runs on every update, so it writes only when something changed or `last_seen_at` is stale:
+        a plain read takes no lock, while a write waits for SQLite's single writer.
+        """
         now = self._clock.now()
+        async with self._sessions() as session:
+            known = await session.get(User, profile.id)
+            if known is not None and self._up_to_date(known, profile, now):
+                return self.view(known)
         async with self._sessions.begin() as session:
             stmt = insert_for(session, User).values(
                 id=profile.id,
@@ -89,6 +98,16 @@ class UserService:
             ).returning(User)
             user = (await session.execute(stmt)).scalar_one()
             return self.view(user)
+
+    def _up_to_date(self, user: User, profile: Profile, now: datetime) -> bool:
+        seen = user.last_seen_at
+        return (
+            (user.username, user.first_name, user.last_name, user.language_code)
+            == (profile.username, profile.first_name or "", profile.last_name, profile.language_code)
+            and not user.blocked_bot
+            and now - seen < SEEN_REFRESH
+            and seen.astimezone(self._clock.tz).date() == self._clock.today()  # "active today" stays exact
+        )
 
     async def get(self, user_id: int) -> UserView | None:
         async with self._sessions() as session:

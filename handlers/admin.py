@@ -6,7 +6,7 @@ import html
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
@@ -124,8 +124,11 @@ async def on_setlevel(
         text = text.format(level=level_name(level), date=until)
     try:
         await bot.send_message(updated.id, text)
+    except TelegramForbiddenError:
+        await message.answer(_("The level is set, but the user has blocked the bot and was not told."))
     except TelegramAPIError as exc:
-        await message.answer(_("The user could not be told ({error}).").format(error=type(exc).__name__))
+        log.warning("level notice to %s failed: %s", updated.id, type(exc).__name__)
+        await message.answer(_("The level is set, but Telegram did not deliver the notice to the user."))
 
 
 async def on_user(
@@ -284,8 +287,9 @@ async def on_refund(message: Message, command: CommandObject, bot: Bot, payments
     try:
         await bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=payment.charge_id)
     except TelegramAPIError as exc:
-        log.warning("refundStarPayment failed: %s", type(exc).__name__)
-        await message.answer(_("Telegram refused the refund ({error}).").format(error=html.escape(exc.message[:100])))
+        # Telegram's own words go to the log; the admin gets a sentence in their language.
+        log.warning("refundStarPayment for %s failed: %s: %s", payment.charge_id, type(exc).__name__, exc.message)
+        await message.answer(_("Telegram refused the refund; nothing was changed. The log has its reason."))
         return
     done = await payments.mark_refunded(payment.charge_id)
     if done is None:

@@ -202,3 +202,12 @@ async def test_unlimited_users_are_not_sold_days(make_bot: BotFactory) -> None:
     await b.feed(b.tg.pre_checkout(ROOT, "sub:30:250", 250))
     answer = b.tg.calls_of("answerPreCheckoutQuery")[-1]
     assert answer.params["ok"] is False and "nothing to buy" in answer.params["error_message"]
+
+
+async def test_setlevel_for_a_user_who_blocked_the_bot_still_sets_it(make_bot: BotFactory) -> None:
+    b = await make_bot(ADMIN_IDS=str(ROOT.id))
+    await b.feed(b.tg.message(ANN, "/start"))
+    b.tg.block(ANN.id)
+    await b.feed(b.tg.message(ROOT, "/setlevel @ann subscriber 7"))
+    assert b.tg.sent_texts(ROOT.id)[-1] == "The level is set, but the user has blocked the bot and was not told."
+    assert (await b.services.users.get(ANN.id)).level is Level.SUBSCRIBER  # type: ignore[union-attr]

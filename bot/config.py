@@ -5,13 +5,15 @@ Keys are SecretStr so they never show in a repr, a log line or a validation erro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import find_dotenv
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -37,6 +39,38 @@ class Plan:
 
 
 DEFAULT_PLANS = "30:250"
+DEFAULT_INFLIGHT_CAP = "user:1,subscriber:2,admin:0"
+DEFAULT_PROVIDER_CONCURRENCY = "gemini-flash:8,flux-dev:4,flux-pro:4,pollinations:1"
+LEVELS = ("user", "subscriber", "admin")
+PROVIDER_STEPS = ("gemini-flash", "flux-dev", "flux-pro", "pollinations")
+
+
+def _parse_counts(text: str, names: tuple[str, ...], setting: str) -> dict[str, int]:
+    """`name:count` pairs, comma-separated; names not given keep no entry."""
+    counts: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, count = part.partition(":")
+        name = name.strip().lower()
+        if not sep or name not in names or not count.strip().isdigit():
+            raise ValueError(f"{setting} must be name:count pairs with names from {', '.join(names)}, not {part!r}")
+        counts[name] = int(count)
+    return counts
+
+
+def parse_level_counts(text: str, setting: str) -> dict[str, int]:
+    return _parse_counts(text, LEVELS, setting)
+
+
+def parse_provider_counts(text: str) -> dict[str, int]:
+    """Per chain step (model) concurrency shared by every worker; 0 or absent = no limit."""
+    aliases = {"gemini": "gemini-flash"}
+    normalised = ",".join(
+        f"{aliases.get(n.strip().lower(), n.strip())}:{c}" if c else n
+        for n, _, c in (p.partition(":") for p in text.split(","))
+    )
+    return _parse_counts(normalised, PROVIDER_STEPS, "PROVIDER_CONCURRENCY")
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100000
 
@@ -105,12 +139,43 @@ class Settings(BaseSettings):
 
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
+    # --- Jobs, workers and scaling (see docs/SCALING.md) ---
+    bot_mode: Literal["polling", "webhook"] = Field(default="polling", validation_alias="BOT_MODE")
+    webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    web_host: str = Field(default="0.0.0.0", validation_alias="WEB_HOST")  # noqa: S104 - a server listens
+    web_port: int = Field(default=8080, ge=1, le=65535, validation_alias="WEB_PORT")
+    metrics: bool = Field(default=False, validation_alias="METRICS")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_namespace: str = Field(default="imagebot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", validation_alias="REDIS_NAMESPACE")
+    workers: int = Field(default=64, ge=0, le=10000, validation_alias="WORKERS")
+    job_redelivery_timeout: float = Field(default=60.0, gt=0, validation_alias="JOB_REDELIVERY_TIMEOUT")
+    job_max_attempts: int = Field(default=3, ge=1, le=100, validation_alias="JOB_MAX_ATTEMPTS")
+    recovery_max_age: float = Field(default=900.0, gt=0, validation_alias="RECOVERY_MAX_AGE")
+    shutdown_grace: float = Field(default=8.0, ge=0, validation_alias="SHUTDOWN_GRACE")
+    inflight_cap: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: parse_level_counts(DEFAULT_INFLIGHT_CAP, "INFLIGHT_CAP"),
+        validation_alias="INFLIGHT_CAP",
+    )
+    queue_max_per_user: int = Field(default=3, ge=0, le=100, validation_alias="QUEUE_MAX_PER_USER")
+    priority_max_skip: int = Field(default=3, ge=0, le=1000, validation_alias="PRIORITY_MAX_SKIP")
+    provider_concurrency: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: parse_provider_counts(DEFAULT_PROVIDER_CONCURRENCY),
+        validation_alias="PROVIDER_CONCURRENCY",
+    )
+    telegram_rate: float = Field(default=30.0, gt=0, le=1000, validation_alias="TELEGRAM_RATE")
+    telegram_chat_rate: float = Field(default=1.0, gt=0, le=100, validation_alias="TELEGRAM_CHAT_RATE")
+    telegram_chat_burst: int = Field(default=5, ge=1, le=100, validation_alias="TELEGRAM_CHAT_BURST")
+
     @field_validator(
         "gemini_api_key",
         "hf_token",
         "replicate_api_token",
         "pollinations_api_key",
         "pollinations_base_url",
+        "webhook_url",
+        "webhook_secret",
+        "redis_url",
         mode="before",
     )
     @classmethod
@@ -135,6 +200,56 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return parse_plans(value)
         return value
+
+    @field_validator("inflight_cap", mode="before")
+    @classmethod
+    def _parse_inflight(cls, value: object) -> object:
+        return parse_level_counts(value, "INFLIGHT_CAP") if isinstance(value, str) else value
+
+    @field_validator("provider_concurrency", mode="before")
+    @classmethod
+    def _parse_concurrency(cls, value: object) -> object:
+        return parse_provider_counts(value) if isinstance(value, str) else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be the full public URL Telegram calls, e.g. https://bot.example.com/tg/webhook")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram allows 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_mode(self) -> Settings:
+        if self.bot_mode == "webhook" and (self.webhook_url is None or self.webhook_secret is None):
+            raise ValueError("BOT_MODE=webhook needs WEBHOOK_URL and WEBHOOK_SECRET")
+        return self
+
+    @property
+    def webhook_path(self) -> str:
+        """The path Telegram posts to: the one in WEBHOOK_URL."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    def inflight_cap_for(self, level: str) -> int:
+        """How many of a level's jobs may run at once; 0 means no cap."""
+        return self.inflight_cap.get(level, 0)
 
     @field_validator("database_url")
     @classmethod
@@ -201,9 +316,11 @@ def load_settings(env_file: str | Path | None = None, **overrides: object) -> Se
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = _setting_name(first.get("loc", ()))
         reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise ConfigError(f"Setting {name}: {reason}") from None
+        loc = first.get("loc", ())
+        if not loc:  # a check across settings names them itself
+            raise ConfigError(reason) from None
+        raise ConfigError(f"Setting {_setting_name(loc)}: {reason}") from None
 
 
 def _setting_name(loc: tuple[object, ...]) -> str:

@@ -1,9 +1,20 @@
 """SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
 
 from models.base import Base
-from models.generation import Generation
+from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus
+from models.lease import Lease
 from models.payment import Payment
 from models.usage import DailyUsage
 from models.user import User
 
-__all__ = ["Base", "DailyUsage", "Generation", "Payment", "User"]
+__all__ = [
+    "ACTIVE",
+    "UNFINISHED",
+    "Base",
+    "DailyUsage",
+    "Generation",
+    "GenerationStatus",
+    "Lease",
+    "Payment",
+    "User",
+]

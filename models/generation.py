@@ -1,14 +1,33 @@
-"""One generation request and its outcome: the audit trail behind /profile, stats and crash recovery."""
+"""One generation request and its outcome: the job's truth (the queue carries only its id), and the
+audit trail behind /profile, stats and crash recovery."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime
+
+
+class GenerationStatus(StrEnum):
+    """waiting (over the user's in-flight cap, not yet on the queue) -> queued -> running -> a final one."""
+
+    WAITING = "waiting"
+    QUEUED = "queued"
+    RUNNING = "running"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every provider failed, or the job was given up after too many attempts
+    UNDELIVERED = "undelivered"  # made, but Telegram would not take it
+    INTERRUPTED = "interrupted"  # cut short and too old to resume: refunded
+    CANCELLED = "cancelled"  # withdrawn by the user before a worker took it
+
+
+UNFINISHED = (GenerationStatus.WAITING, GenerationStatus.QUEUED, GenerationStatus.RUNNING)
+ACTIVE = (GenerationStatus.QUEUED, GenerationStatus.RUNNING)
 
 
 class Generation(Base):
@@ -25,11 +44,24 @@ class Generation(Base):
     # True when a model other than the requested one made the image.
     fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    # pending -> delivered | failed | interrupted
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=GenerationStatus.QUEUED, index=True)
     error_class: Mapped[str | None] = mapped_column(String(64))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     # The quota day a unit was reserved on (None when nothing was reserved), so release hits that day.
     quota_day: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    # --- the job -------------------------------------------------------------------------------
+    units: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # reserved for this generation
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)  # ImageOptions as a dict
+    level: Mapped[str] = mapped_column(String(16), default="user", server_default="user")  # at reservation
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # higher is taken first
+    locale: Mapped[str | None] = mapped_column(String(16))  # the language to answer in
+    job_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times a worker took it
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # last put on the queue
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # first taken by a worker
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)  # "🎨 Generating…", edited and deleted
+    sent_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the delivered image: never refunded

@@ -71,6 +71,8 @@ def parse_provider_counts(text: str) -> dict[str, int]:
         for n, _, c in (p.partition(":") for p in text.split(","))
     )
     return _parse_counts(normalised, PROVIDER_STEPS, "PROVIDER_CONCURRENCY")
+
+
 MAX_PLAN_DAYS = 3650
 MAX_PLAN_STARS = 100000
 
@@ -143,11 +145,13 @@ class Settings(BaseSettings):
     bot_mode: Literal["polling", "webhook"] = Field(default="polling", validation_alias="BOT_MODE")
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
-    web_host: str = Field(default="0.0.0.0", validation_alias="WEB_HOST")  # noqa: S104 - a server listens
+    web_host: str = Field(default="0.0.0.0", validation_alias="WEB_HOST")
     web_port: int = Field(default=8080, ge=1, le=65535, validation_alias="WEB_PORT")
     metrics: bool = Field(default=False, validation_alias="METRICS")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    redis_namespace: str = Field(default="imagebot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", validation_alias="REDIS_NAMESPACE")
+    redis_namespace: str = Field(
+        default="imagebot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", validation_alias="REDIS_NAMESPACE"
+    )
     workers: int = Field(default=64, ge=0, le=10000, validation_alias="WORKERS")
     job_redelivery_timeout: float = Field(default=60.0, gt=0, validation_alias="JOB_REDELIVERY_TIMEOUT")
     job_max_attempts: int = Field(default=3, ge=1, le=100, validation_alias="JOB_MAX_ATTEMPTS")

@@ -10,7 +10,7 @@ import asyncio
 import html
 import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -20,7 +20,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.filters import CommandStart
 from aiogram.types import (
     BufferedInputFile,
@@ -30,9 +35,11 @@ from aiogram.types import (
     Message,
     PreCheckoutQuery,
 )
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 from PIL import Image
 
-from tests.fakes.telegram import FakeTelegram, FakeUser, parse_html
+from tests.fakes.telegram import SECRET_HEADER, Delivery, FakeTelegram, FakeUser, parse_html
 
 TOKEN = "123456:TEST"
 ALICE = FakeUser(id=42, first_name="Alice", username="alice")
@@ -347,3 +354,264 @@ async def test_wait_for_timeout_lists_recent_calls(tg: FakeTelegram, bot: Bot) -
         await tg.wait_for("sendMessage", chat_id=ALICE.id, timeout=0.2)
     report = str(caught.value)
     assert "timed out" in report and "sendMessage(" in report and "can't parse entities" in report
+
+
+# --------------------------------------------------------------------------- webhook delivery
+
+WEBHOOK_URL = "https://bot.example.com/telegram"
+SECRET = "s3cret_-token"
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:  # noqa: ASYNC109
+    """Poll a condition on state the fake does not signal (a tiny server's counters)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+class TinyFrontEnd:
+    """A stand-in front end on 127.0.0.1: records every POST and answers what the test says.
+
+    ``secret``: answer 401 to any other header, as aiogram's SimpleRequestHandler does. ``fail_first``:
+    answer 503 to that many requests first. ``gate``: hold every request until it is set.
+    """
+
+    def __init__(self, *, secret: str | None = None, fail_first: int = 0, gate: asyncio.Event | None = None) -> None:
+        self.secret = secret
+        self.fail_first = fail_first
+        self.gate = gate
+        self.received: list[dict[str, object]] = []  # every request, answered or not
+        self.accepted: list[int] = []  # update_ids answered 200
+        self.in_flight = 0
+        self.peak = 0
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        update = await request.json()
+        self.received.append(
+            {
+                "update": update,
+                "secret": request.headers.get(SECRET_HEADER),
+                "content_type": request.content_type,
+            }
+        )
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.secret is not None and request.headers.get(SECRET_HEADER) != self.secret:
+                return web.Response(status=401, text="Unauthorized")
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                return web.Response(status=503, text="busy")
+            self.accepted.append(update["update_id"])
+            return web.json_response({})
+        finally:
+            self.in_flight -= 1
+
+    async def __aenter__(self) -> TinyFrontEnd:
+        app = web.Application()
+        app.router.add_post("/webhook", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/webhook"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.gate is not None:
+            self.gate.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def test_webhook_set_info_and_get_updates_conflict(tg: FakeTelegram, bot: Bot) -> None:
+    tg.push(tg.message(ALICE, "queued"))
+    assert await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET, max_connections=7) is True
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count, info.max_connections) == (WEBHOOK_URL, 1, 7)
+    assert tg.webhook_settings[TOKEN]["secret_token"] == SECRET
+
+    with pytest.raises(TelegramConflictError, match="can't use getUpdates method while webhook is active"):
+        await bot.get_updates(timeout=0)
+
+    assert await bot.delete_webhook() is True
+    assert (await bot.get_webhook_info()).url == ""
+    assert [u.message.text for u in await bot.get_updates(timeout=0) if u.message] == ["queued"]
+
+
+async def test_setting_a_webhook_ends_a_pending_long_poll_with_409(tg: FakeTelegram) -> None:
+    async with aiohttp.ClientSession() as http:
+        poll = asyncio.create_task(http.post(f"{tg.url}/bot{TOKEN}/getUpdates", data={"timeout": "30"}))
+        await tg.wait_for("getUpdates", include_failed=True)
+        await asyncio.sleep(0.05)
+        async with http.post(f"{tg.url}/bot{TOKEN}/setWebhook", data={"url": WEBHOOK_URL}) as resp:
+            assert resp.status == 200
+        resp = await asyncio.wait_for(poll, 3)
+        assert resp.status == 409
+        assert "webhook is active" in (await resp.json())["description"]
+
+
+async def test_set_webhook_rejects_what_telegram_rejects(tg: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="HTTPS URL must be provided"):
+        await bot.set_webhook("http://bot.example.com/telegram")
+    with pytest.raises(TelegramBadRequest, match="ports 80, 88, 443 or 8443"):
+        await bot.set_webhook("https://bot.example.com:8080/telegram")
+    with pytest.raises(TelegramBadRequest, match="unallowed characters"):
+        await bot.set_webhook(WEBHOOK_URL, secret_token="no spaces!")
+    assert tg.webhooks == {}
+
+    tg.push(tg.message(ALICE, "lost on purpose"))
+    assert await bot.set_webhook("https://bot.example.com:8443/t", drop_pending_updates=True) is True
+    assert tg.pending_updates == []
+
+
+async def test_delivery_is_round_robin_json_with_the_registered_secret(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET)
+    async with TinyFrontEnd(secret=SECRET) as a, TinyFrontEnd(secret=SECRET) as b:
+        ids = [await tg.send_text(ALICE, f"m{i}") for i in range(6)]
+        tg.deliver_to([a.url, b.url])
+        confirmations = [await tg.processed(update_id) for update_id in ids]
+
+    assert all(isinstance(c, Delivery) and c.ok for c in confirmations)
+    assert sorted(a.accepted + b.accepted) == ids
+    assert len(a.accepted) == len(b.accepted) == 3
+    assert all(r["secret"] == SECRET and r["content_type"] == "application/json" for r in a.received + b.received)
+    first = next(r["update"] for r in a.received + b.received if r["update"]["update_id"] == ids[0])  # type: ignore[index]
+    assert first["message"]["text"] == "m0" and first["message"]["from"]["id"] == ALICE.id  # type: ignore[index]
+    assert tg.pending_updates == []
+    assert (await bot.get_webhook_info()).pending_update_count == 0
+    assert tg.delivered(ids[0]) is confirmations[0]
+
+
+async def test_delivery_fails_over_when_a_front_end_is_down(tg: FakeTelegram, bot: Bot, closed_port_url: str) -> None:
+    await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET)
+    down = f"{closed_port_url}/webhook"
+    async with TinyFrontEnd(secret=SECRET) as up:
+        ids = [await tg.send_text(ALICE, f"m{i}") for i in range(4)]
+        tg.deliver_to([down, up.url])
+        for update_id in ids:
+            delivery = await tg.processed(update_id)
+            assert isinstance(delivery, Delivery) and delivery.url == up.url
+
+    assert sorted(up.accepted) == ids
+    failed = tg.deliveries_to(down, ok=False)
+    assert failed and all(d.status is None and "Connection refused" in (d.error or "") for d in failed)
+    assert "Connection refused" in ((await bot.get_webhook_info()).last_error_message or "")
+
+
+async def test_a_401_from_one_front_end_is_retried_on_another(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET)
+    async with TinyFrontEnd(secret="a-different-secret") as wrong, TinyFrontEnd(secret=SECRET) as right:
+        ids = [await tg.send_text(ALICE, f"m{i}") for i in range(4)]
+        tg.deliver_to([wrong.url, right.url])
+        for update_id in ids:
+            await tg.processed(update_id)
+
+    assert sorted(right.accepted) == ids and wrong.accepted == []
+    assert wrong.received, "round-robin never tried the misconfigured front end"
+    assert all(d.status == 401 for d in tg.deliveries_to(wrong.url))
+    assert "Wrong response from the webhook: 401" in (tg.deliveries_to(wrong.url)[0].error or "")
+
+
+async def test_when_every_front_end_fails_the_update_is_retried_not_lost(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET)
+    async with TinyFrontEnd(fail_first=5) as flaky:
+        update_id = await tg.send_text(ALICE, "keep me")
+        tg.deliver_to([flaky.url], retry_delay=0.01, max_retry_delay=0.05)
+        await tg.processed(update_id, timeout=5)
+
+    attempts = tg.deliveries_to(flaky.url)
+    assert [d.status for d in attempts] == [503] * 5 + [200]
+    assert flaky.accepted == [update_id]
+    assert "503" in ((await bot.get_webhook_info()).last_error_message or "")
+
+
+async def test_a_front_end_that_hangs_times_out_and_the_next_one_gets_it(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL)
+    async with TinyFrontEnd(gate=asyncio.Event()) as hanging, TinyFrontEnd() as healthy:
+        update_id = await tg.send_text(ALICE, "hello")
+        tg.deliver_to([hanging.url, healthy.url], timeout=0.3)
+        delivery = await tg.processed(update_id, timeout=5)
+    assert isinstance(delivery, Delivery) and delivery.url == healthy.url
+    assert tg.deliveries_to(hanging.url)[0].error == "Read timeout expired"
+
+
+async def test_deliveries_are_concurrent_up_to_max_connections(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL)
+    for limit, expected_peak in ((None, 6), (2, 2)):
+        gate = asyncio.Event()
+        async with TinyFrontEnd(gate=gate) as slow:
+            ids = [await tg.send_text(ALICE, f"m{i}") for i in range(6)]
+            tg.deliver_to([slow.url], max_connections=limit)
+            await eventually(lambda: slow.in_flight >= expected_peak)  # noqa: B023 - awaited in this iteration
+            await asyncio.sleep(0.05)  # give a limit breach the chance to show
+            assert slow.in_flight == expected_peak
+            gate.set()
+            for update_id in ids:
+                await tg.processed(update_id)
+            assert slow.peak == expected_peak
+            await tg.stop_delivery()
+
+
+async def test_nothing_is_delivered_without_a_webhook(tg: FakeTelegram, bot: Bot) -> None:
+    async with TinyFrontEnd() as front:
+        first = await tg.send_text(ALICE, "before setWebhook")
+        tg.deliver_to([front.url])
+        await asyncio.sleep(0.1)
+        assert front.received == []  # like Telegram: no webhook set, nothing POSTed
+
+        await bot.set_webhook(WEBHOOK_URL)
+        await tg.processed(first)
+
+        await bot.delete_webhook()  # e.g. one front end shutting down: delivery stops for all
+        second = await tg.send_text(ALICE, "after deleteWebhook")
+        await asyncio.sleep(0.1)
+        assert front.accepted == [first]
+        assert [u.update_id for u in await bot.get_updates(timeout=0)] == [second]
+
+
+async def test_stop_delivery_keeps_in_flight_updates_queued(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.set_webhook(WEBHOOK_URL)
+    async with TinyFrontEnd(gate=asyncio.Event()) as stuck:
+        update_id = await tg.send_text(ALICE, "in flight")
+        tg.deliver_to([stuck.url])
+        await eventually(lambda: bool(stuck.received))
+        await tg.stop_delivery()
+    assert [u["update_id"] for u in tg.pending_updates] == [update_id]
+    assert tg.delivered(update_id) is None
+    with pytest.raises(AssertionError, match=f"update {update_id} was not confirmed"):
+        await tg.processed(update_id, timeout=0.1)
+
+
+async def test_aiogram_webhook_front_end_handles_delivered_updates(tg: FakeTelegram, bot: Bot) -> None:
+    """The real SimpleRequestHandler accepts what the fake POSTs (JSON body, secret header)."""
+    dp = Dispatcher()
+    dp.include_router(echo_router())
+    app = web.Application()
+    SimpleRequestHandler(dp, bot, secret_token=SECRET, handle_in_background=False).register(app, path="/webhook")
+    setup_application(app, dp, bot=bot)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhook"
+    try:
+        await bot.set_webhook(WEBHOOK_URL, secret_token=SECRET)
+        update_id = await tg.send_text(ALICE, "over a <webhook>")
+        tg.deliver_to([url])
+        await tg.processed(update_id)
+        assert tg.sent_texts(ALICE.id) == ["You said: over a <webhook>"]  # handled before the 200
+
+        await tg.stop_delivery()
+        rejected = await tg.send_text(ALICE, "forged")
+        tg.deliver_to([url], secret="not-the-secret", retry_delay=0.5)
+        await eventually(lambda: bool(tg.deliveries_to(url, ok=False)))
+        assert tg.deliveries_to(url, ok=False)[0].status == 401
+        assert tg.delivered(rejected) is None
+    finally:
+        await tg.stop_delivery()
+        await runner.cleanup()

@@ -7,6 +7,11 @@ from a queue the test fills, and rejects what real Telegram rejects and bots com
 HTML, texts/captions over the limit, callback_data over 64 bytes, editing to the same text...), so a
 test that passes here does not fail on the first real deployment.
 
+Webhooks: ``setWebhook`` registers a URL and secret like Telegram (and makes ``getUpdates`` answer 409);
+:meth:`FakeTelegram.deliver_to` then plays Telegram *and* the operator's load balancer: it POSTs each
+queued update as JSON to one of several front-end URLs, round-robin, fails over and retries until a
+2xx, so an update is never lost however the front ends misbehave.
+
 Deliberate simplifications: one update queue shared by every token; ``MarkdownV2`` is accepted without
 validation; no rate limiting unless injected with :meth:`FakeTelegram.fail`.
 """
@@ -23,10 +28,12 @@ import mimetypes
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 try:  # Pillow is a project dependency, but the fake stays usable without it.
@@ -41,6 +48,10 @@ CALLBACK_ANSWER_LIMIT = 200
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 LONG_POLL_MAX = 50.0
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
+WEBHOOK_MAX_CONNECTIONS = 40  # Telegram's default for setWebhook's max_connections
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 DEFAULT_DESCRIPTIONS: dict[int, str] = {
     400: "Bad Request: chat not found",
@@ -477,6 +488,42 @@ class FailRule:
         return self.when is None or _safe(self.when, call)
 
 
+@dataclass
+class Delivery:
+    """One webhook POST of one update to one URL, as :meth:`FakeTelegram.deliver_to` made it.
+
+    ``status`` is the HTTP status (None while in flight or when the connection failed or timed out, then
+    ``error`` says why, in the words ``getWebhookInfo.last_error_message`` uses). ``time`` is
+    ``time.monotonic()`` when the POST started.
+    """
+
+    update_id: int
+    url: str
+    time: float
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def __str__(self) -> str:
+        state = "in flight" if self.status is None and self.error is None else str(self.status or "-")
+        suffix = f" {self.error}" if self.error and not self.ok else ""
+        return f"POST {self.url} update {self.update_id} -> {state}{suffix}"
+
+
+@dataclass
+class _DeliveryConfig:
+    urls: list[str]
+    secret: str | None
+    max_connections: int | None
+    timeout: float
+    retry_delay: float
+    max_retry_delay: float
+    require_webhook: bool
+
+
 def _safe(predicate: Callable[[Call], bool], call: Call) -> bool:
     """A predicate that trips over a missing key is a non-match, not a crashed wait."""
     try:
@@ -547,7 +594,9 @@ class FakeTelegram:
         self.descriptions: dict[str, str] = {}
         self.short_descriptions: dict[str, str] = {}
         self.menu_buttons: dict[str, Any] = {}
-        self.webhooks: dict[str, str] = {}
+        self.webhooks: dict[str, str] = {}  # token -> URL given to setWebhook
+        self.webhook_settings: dict[str, dict[str, Any]] = {}  # token -> every setWebhook parameter
+        self.deliveries: list[Delivery] = []  # every webhook POST attempt, in start order
         self.refunded: set[str] = set()
 
         self._updates: list[dict[str, Any]] = []
@@ -567,6 +616,17 @@ class FakeTelegram:
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
+
+        self._delivery_config: _DeliveryConfig | None = None
+        self._delivery_task: asyncio.Task[None] | None = None
+        self._delivery_tasks: set[asyncio.Task[None]] = set()
+        self._delivery_session: aiohttp.ClientSession | None = None
+        self._in_flight: set[int] = set()
+        self._retry_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+        self._confirmed: dict[int, Delivery] = {}
+        self._next_url = 0
+        self._last_webhook_error: tuple[int, str] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -594,6 +654,7 @@ class FakeTelegram:
     async def stop(self) -> None:
         """Wake pending long polls (they answer ``[]``) so shutdown never waits for a poll timeout."""
         self._closing = True
+        await self.stop_delivery()
         self._kick()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -684,27 +745,52 @@ class FakeTelegram:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 
-    async def processed(self, update_id: int, timeout: float = 10.0) -> Call:  # noqa: ASYNC109
-        """Wait for a getUpdates with ``offset > update_id``: the bot has taken the update and, with
-        ``handle_as_tasks=False``, finished handling it."""
-        try:
-            return await self.wait_for(
-                "getUpdates",
-                lambda c: _as_int(c.params.get("offset")) > update_id,
-                timeout=timeout,
-                include_failed=True,
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"update {update_id} was not confirmed by the bot: {exc}") from None
+    async def processed(self, update_id: int, timeout: float = 10.0) -> Call | Delivery:  # noqa: ASYNC109
+        """Wait until the bot has confirmed the update; return the confirming getUpdates or Delivery.
+
+        Polling: a getUpdates with ``offset > update_id`` (with ``handle_as_tasks=False`` the update is
+        then fully handled). Webhook (:meth:`deliver_to`): a 2xx answer to the POST carrying it — fully
+        handled only if the front end answers after handling (``SimpleRequestHandler(...,
+        handle_in_background=False)``); with aiogram's default it only means "accepted".
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            delivery = self._confirmed.get(update_id)
+            if delivery is not None:
+                return delivery
+            for call in self.calls:
+                if call.method.lower() == "getupdates" and _as_int(call.params.get("offset")) > update_id:
+                    return call
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"update {update_id} was not confirmed by the bot: timed out after {timeout}s waiting for a "
+                    f"getUpdates with offset > {update_id} or a 2xx webhook answer. " + self.describe_calls()
+                )
+            event = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
 
     def describe_calls(self, last: int = 15) -> str:
         """The last calls, one a line, for assertion messages."""
         if not self.calls:
-            return "No calls were made."
+            return "No calls were made." + self._describe_deliveries()
         start = max(len(self.calls) - last, 0)
         lines = [f"  #{i} {call}" for i, call in enumerate(self.calls[start:], start)]
         pending = f" Queued updates: {len(self._updates)}." if self._updates else ""
-        return f"Last {len(lines)} of {len(self.calls)} calls:{pending}\n" + "\n".join(lines)
+        header = f"Last {len(lines)} of {len(self.calls)} calls:{pending}\n"
+        return header + "\n".join(lines) + self._describe_deliveries()
+
+    def _describe_deliveries(self, last: int = 8) -> str:
+        if not self.deliveries:
+            return ""
+        ok = sum(1 for d in self.deliveries if d.ok)
+        lines = [f"  {d}" for d in self.deliveries[-last:]]
+        return (
+            f"\nWebhook deliveries: {len(self.deliveries)} POSTs, {ok} answered 2xx, "
+            f"{len(self._confirmed)} updates confirmed; last {len(lines)}:\n" + "\n".join(lines)
+        )
 
     def _matches(
         self,
@@ -834,6 +920,164 @@ class FakeTelegram:
     def _remember_user(self, user: Any) -> None:
         if isinstance(user, dict) and "id" in user:
             self._users[user["id"]] = user
+
+    # ------------------------------------------------------------------ webhook delivery
+
+    def deliver_to(
+        self,
+        urls: Sequence[str],
+        secret: str | None = None,
+        *,
+        max_connections: int | None = None,
+        timeout: float = 30.0,
+        retry_delay: float = 0.05,
+        max_retry_delay: float = 1.0,
+        require_webhook: bool = True,
+    ) -> None:
+        """Act as Telegram plus a load balancer in front of several front ends: POST queued updates.
+
+        Each pending update goes as a JSON body with the ``X-Telegram-Bot-Api-Secret-Token`` header to
+        one of ``urls``, round-robin. A 2xx confirms it (removed from the queue; :meth:`processed`
+        returns its :class:`Delivery`). A connection error, a timeout (``timeout`` s) or any other
+        status tries the next URL; when all fail the update is retried after a backoff from
+        ``retry_delay`` doubling up to ``max_retry_delay`` — never dropped. Up to ``max_connections``
+        (default: setWebhook's, else 40) POSTs are in flight at once, so one chat's updates can be
+        handled out of order, as with Telegram.
+
+        ``secret`` None sends the secret_token given to setWebhook (the realistic choice); pass one to
+        impersonate a misconfigured proxy. With ``require_webhook`` (default) nothing is delivered
+        while no webhook is set, as on Telegram: a front end that never calls setWebhook, or one that
+        calls deleteWebhook on shutdown, stops delivery for all of them. Calling again replaces the
+        settings (e.g. the URL list) without losing in-flight updates; :meth:`stop_delivery` ends it.
+        """
+        if not urls:
+            raise ValueError("deliver_to needs at least one URL")
+        self._delivery_config = _DeliveryConfig(
+            list(urls), secret, max_connections, timeout, retry_delay, max_retry_delay, require_webhook
+        )
+        if self._delivery_task is None or self._delivery_task.done():
+            self._delivery_task = asyncio.create_task(self._delivery_loop(), name="fake-telegram-webhook")
+        self._kick()
+
+    async def stop_delivery(self) -> None:
+        """Stop POSTing; updates in flight stay queued (unconfirmed), to be polled or delivered again."""
+        tasks = [t for t in (self._delivery_task, *self._delivery_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._delivery_task = None
+        self._delivery_tasks.clear()
+        self._in_flight.clear()
+        self._delivery_config = None
+        if self._delivery_session is not None:
+            await self._delivery_session.close()
+            self._delivery_session = None
+
+    def delivered(self, update_id: int) -> Delivery | None:
+        """The 2xx webhook POST that confirmed ``update_id``, if any."""
+        return self._confirmed.get(update_id)
+
+    def deliveries_to(self, url: str, *, ok: bool | None = None) -> list[Delivery]:
+        """POST attempts to ``url`` (only 2xx ones with ``ok=True``, only failed ones with ``ok=False``)."""
+        return [d for d in self.deliveries if d.url == url and (ok is None or d.ok == ok)]
+
+    def _active_webhook(self) -> dict[str, Any] | None:
+        """The most recently set webhook: the update queue is shared by every token."""
+        return next(reversed(self.webhook_settings.values()), None)
+
+    async def _delivery_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            wake = self._wake  # taken first: a kick while we look is not missed
+            config = self._delivery_config
+            if config is None:
+                return
+            webhook = self._active_webhook()
+            next_retry: float | None = None
+            if webhook is not None or not config.require_webhook:
+                limit = config.max_connections or (webhook or {}).get("max_connections") or WEBHOOK_MAX_CONNECTIONS
+                self._drop_unwanted()
+                now = loop.time()
+                for update in list(self._updates):
+                    if len(self._in_flight) >= limit:
+                        break
+                    update_id = int(update["update_id"])
+                    if update_id in self._in_flight:
+                        continue
+                    due = self._retry_at.get(update_id, 0.0)
+                    if due > now:
+                        next_retry = due if next_retry is None else min(next_retry, due)
+                        continue
+                    self._in_flight.add(update_id)
+                    task = asyncio.create_task(self._deliver_one(config, copy.deepcopy(update)))
+                    self._delivery_tasks.add(task)
+                    task.add_done_callback(self._delivery_tasks.discard)
+            wait = None if next_retry is None else max(next_retry - loop.time(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+
+    def _session(self, config: _DeliveryConfig) -> aiohttp.ClientSession:
+        if self._delivery_session is None or self._delivery_session.closed:
+            self._delivery_session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=config.timeout),
+                connector=aiohttp.TCPConnector(limit=0, force_close=True),
+            )
+        return self._delivery_session
+
+    async def _deliver_one(self, config: _DeliveryConfig, update: dict[str, Any]) -> None:
+        update_id = int(update["update_id"])
+        body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+        try:
+            urls = config.urls
+            start, self._next_url = self._next_url, self._next_url + 1
+            for index in range(len(urls)):
+                url = urls[(start + index) % len(urls)]
+                delivery = await self._post_update(config, url, update_id, body)
+                if delivery.ok:
+                    self._confirm(update_id, delivery)
+                    return
+            attempts = self._attempts[update_id] = self._attempts.get(update_id, 0) + 1
+            delay = min(config.retry_delay * 2 ** (attempts - 1), config.max_retry_delay)
+            self._retry_at[update_id] = asyncio.get_running_loop().time() + delay
+        finally:
+            self._in_flight.discard(update_id)
+            self._kick()
+
+    async def _post_update(self, config: _DeliveryConfig, url: str, update_id: int, body: bytes) -> Delivery:
+        headers = {"Content-Type": "application/json"}
+        secret = config.secret
+        if secret is None:
+            secret = (self._active_webhook() or {}).get("secret_token")
+        if secret:
+            headers[SECRET_HEADER] = secret
+        delivery = Delivery(update_id, url, time.monotonic())
+        self.deliveries.append(delivery)
+        try:
+            async with self._session(config).post(url, data=body, headers=headers) as response:
+                await response.read()
+                delivery.status = response.status
+                if not delivery.ok:
+                    reason = f"{response.status} {response.reason or ''}".strip()
+                    delivery.error = f"Wrong response from the webhook: {reason}"
+        except TimeoutError:
+            delivery.error = "Read timeout expired"
+        except aiohttp.ClientConnectorError as exc:
+            delivery.error = f"Connection refused ({exc.os_error or exc})"
+        except Exception as exc:  # anything else: still a failed attempt, retried later, never a lost update
+            delivery.error = f"{type(exc).__name__}: {exc}"
+        if not delivery.ok:
+            self._last_webhook_error = (int(time.time()), delivery.error or "unknown error")
+        self._notify()
+        return delivery
+
+    def _confirm(self, update_id: int, delivery: Delivery) -> None:
+        self._confirmed[update_id] = delivery
+        self._updates = [u for u in self._updates if u["update_id"] != update_id]
+        self._retry_at.pop(update_id, None)
+        self._attempts.pop(update_id, None)
+        self._notify()
 
     # ------------------------------------------------------------------ update builders
 
@@ -1293,11 +1537,7 @@ class FakeTelegram:
     async def _get_updates(self, call: Call) -> list[dict[str, Any]]:
         token = call.token
         if self.webhooks.get(token):
-            raise ApiError(
-                409,
-                "Conflict: can't use getUpdates method while webhook is active; "
-                "use deleteWebhook to delete the webhook first",
-            )
+            raise _webhook_conflict()
         offset = _as_int(call.params.get("offset"))
         limit = min(max(_as_int(call.params.get("limit"), 100), 1), 100)
         timeout = min(max(float(call.params.get("timeout") or 0), 0.0), LONG_POLL_MAX)
@@ -1315,6 +1555,8 @@ class FakeTelegram:
         while True:
             if self._poll_generation.get(token) != generation:
                 raise ApiError(409, DEFAULT_DESCRIPTIONS[409])
+            if self.webhooks.get(token):  # a webhook set during the long poll ends it, as on Telegram
+                raise _webhook_conflict()
             batch = self._deliverable(offset, limit)
             remaining = deadline - loop.time()
             if batch or self._closing or remaining <= 0:
@@ -1324,14 +1566,15 @@ class FakeTelegram:
                 await asyncio.wait_for(event.wait(), remaining)
 
     def _deliverable(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        self._drop_unwanted()
         batch = [u for u in self._updates if u["update_id"] >= offset]
+        return copy.deepcopy(batch[:limit])
+
+    def _drop_unwanted(self) -> None:
+        """With ``filter_allowed_updates``, forget queued updates of types the bot did not ask for."""
         if self.filter_allowed_updates and self.allowed_updates:
             allowed = set(self.allowed_updates)
-            kept = [u for u in batch if any(k in allowed for k in u if k != "update_id")]
-            dropped = {id(u) for u in batch} - {id(u) for u in kept}
-            self._updates = [u for u in self._updates if id(u) not in dropped]
-            batch = kept
-        return copy.deepcopy(batch[:limit])
+            self._updates = [u for u in self._updates if any(k in allowed for k in u if k != "update_id")]
 
     # ------------------------------------------------------------------ method table
 
@@ -1559,24 +1802,64 @@ class FakeTelegram:
     # ------------------------------------------------------------------ methods
 
     def _set_webhook(self, call: Call) -> bool:
-        url = str(call.params.get("url", ""))
-        if url and not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        self.webhooks[call.token] = url
+        """Telegram's checks: HTTPS, one of its four ports, a secret of 1-256 ``[A-Za-z0-9_-]``.
+        An empty URL removes the webhook. ``drop_pending_updates`` really drops them (a front end that
+        sets it on every start loses the updates queued during a rolling restart, as on Telegram)."""
+        params = call.params
+        url = str(params.get("url", ""))
+        secret = str(params.get("secret_token") or "")
+        if url:
+            if not url.startswith("https://"):
+                raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+            try:
+                port = urlsplit(url).port or 443
+            except ValueError:
+                raise bad_request("bad webhook: Wrong port number specified in the URL") from None
+            if port not in WEBHOOK_PORTS:
+                raise bad_request("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        if secret and not _SECRET_TOKEN_RE.fullmatch(secret):
+            raise bad_request("secret token contains unallowed characters")
+        if params.get("drop_pending_updates") is True:
+            self._updates.clear()
+        if "allowed_updates" in params:
+            self.allowed_updates = params["allowed_updates"] or None
+        self.webhooks.pop(call.token, None)
+        self.webhook_settings.pop(call.token, None)
+        if url:
+            self.webhooks[call.token] = url  # re-inserted: the latest webhook is the one delivered for
+            self.webhook_settings[call.token] = {
+                "url": url,
+                "secret_token": secret or None,
+                "max_connections": min(max(_as_int(params.get("max_connections"), WEBHOOK_MAX_CONNECTIONS), 1), 100),
+                "allowed_updates": params.get("allowed_updates"),
+                "drop_pending_updates": params.get("drop_pending_updates") is True,
+                "ip_address": params.get("ip_address"),
+            }
+        self._kick()  # long polls answer 409 now; the delivery loop starts or stops
         return True
 
     def _delete_webhook(self, call: Call) -> bool:
         self.webhooks.pop(call.token, None)
+        self.webhook_settings.pop(call.token, None)
         if call.params.get("drop_pending_updates") is True:
             self._updates.clear()
+        self._kick()
         return True
 
     def _get_webhook_info(self, call: Call) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "url": self.webhooks.get(call.token, ""),
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        settings = self.webhook_settings.get(call.token)
+        if settings is not None:
+            info["max_connections"] = settings["max_connections"]
+            if settings["allowed_updates"]:
+                info["allowed_updates"] = settings["allowed_updates"]
+            if self._last_webhook_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._last_webhook_error
+        return info
 
     @staticmethod
     def _scope_key(call: Call) -> str:
@@ -1864,6 +2147,13 @@ class FakeTelegram:
         user_id = _as_int(call.params.get("user_id"))
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
         return {"status": "member", "user": user}
+
+
+def _webhook_conflict() -> ApiError:
+    return ApiError(
+        409,
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+    )
 
 
 def _error_response(error: ApiError) -> web.Response:

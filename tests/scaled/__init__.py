@@ -1,0 +1,1 @@
+"""Scaled end-to-end tests: several real bot processes sharing PostgreSQL and Redis."""

@@ -44,26 +44,38 @@ async def _metrics_handler(request: web.Request) -> web.Response:
 
 
 class DrainingRequestHandler(SimpleRequestHandler):
-    """aiogram's handler, but shutdown waits (up to `grace` s) for updates still being handled.
+    """aiogram's handler, but shutdown waits (up to `grace` s) for updates still being handled, and
+    leaves the bot's HTTP session to its owner.
 
     With handle_in_background Telegram has its 200 already, so an update cut off at shutdown is lost;
-    aiogram itself does not wait for those tasks. Relies on aiogram 3.31's private task set.
+    aiogram itself does not wait for those tasks. aiogram would also close the bot session on app
+    shutdown, under in-process workers that still deliver results with that bot. Relies on aiogram
+    3.31's private task set.
     """
 
     def __init__(self, *args: Any, grace: float = 8.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.grace = grace
 
+    def register(self, app: web.Application, /, path: str, **kwargs: Any) -> None:
+        # Drain first: hooks appended later (the dispatcher's shutdown) see no update still running.
+        app.on_shutdown.append(self._drain)
+        app.router.add_route("POST", path, self.handle, **kwargs)
+
+    async def _drain(self, app: web.Application) -> None:
+        await self.close()
+
     async def close(self) -> None:
+        """Wait for running updates, cancel what outlives the grace; the bot session stays open."""
         pending = set(self._background_feed_update_tasks)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.grace)
-            if late:
-                log.warning("Shutdown: %d update(s) still running after %.1f s, cancelled", len(late), self.grace)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
-        await super().close()
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=self.grace)
+        if late:
+            log.warning("Shutdown: %d update(s) still running after %.1f s, cancelled", len(late), self.grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
 
 def add_webhook(
@@ -79,8 +91,9 @@ def add_webhook(
 ) -> DrainingRequestHandler:
     """Route Telegram's POSTs at `path` into `dp`, rejecting (401) any without the secret header.
 
-    Also ties the dispatcher's start-up/shutdown hooks to the app's (aiogram's setup_application).
-    On app shutdown the bot's HTTP session is closed after in-flight updates finish.
+    Also ties the dispatcher's start-up/shutdown hooks to the app's (aiogram's setup_application);
+    on app shutdown in-flight updates finish (up to `grace` s) before the dispatcher's shutdown hooks
+    run. The bot's session is not closed here: whoever created the bot closes it.
     """
     if not secret:
         # aiogram accepts every request when the secret is empty: anyone could forge updates.

@@ -132,10 +132,12 @@ async def test_webhook_with_the_secret_reaches_the_handler_and_without_it_gets_4
             assert r.status == 200, "health and webhook share one app"
 
     assert seen == ["hello"]
-    assert bot.session._session is None or bot.session._session.closed
+    await bot.session.close()  # the owner's job: in-process workers may still deliver with it
 
 
-async def test_webhook_shutdown_waits_for_updates_still_being_handled(http: aiohttp.ClientSession) -> None:
+async def test_webhook_shutdown_lets_running_updates_finish_before_dispatcher_shutdown(
+    http: aiohttp.ClientSession,
+) -> None:
     entered = asyncio.Event()
     finished: list[str] = []
     router = Router()
@@ -148,6 +150,7 @@ async def test_webhook_shutdown_waits_for_updates_still_being_handled(http: aioh
 
     dp = Dispatcher()
     dp.include_router(router)
+    dp.shutdown.register(lambda: finished.append("dispatcher shutdown"))
     app = build_web_app(checks={}, metrics=None)
     add_webhook(app, dp, offline_bot(), PATH, SECRET, grace=5)
 
@@ -158,7 +161,7 @@ async def test_webhook_shutdown_waits_for_updates_still_being_handled(http: aioh
         await asyncio.wait_for(entered.wait(), 5)
         assert finished == []
 
-    assert finished == ["slow"]
+    assert finished == ["slow", "dispatcher shutdown"], "updates drain before the dispatcher's shutdown hooks"
 
 
 async def test_webhook_refuses_an_empty_secret() -> None:

@@ -1,9 +1,10 @@
-"""Command line: run (default) | generate | migrate | doctor. Only wiring lives here."""
+"""Command line: run (default) | worker | generate | migrate | doctor. Only wiring lives here."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -22,8 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings)
     command = args.command or "run"
     try:
-        if command == "run":
-            return _run(settings)
+        if command in ("run", "worker"):
+            return _run(settings, worker_only=command == "worker")
         if command == "migrate":
             from bot.db import run_migrations_sync
 
@@ -44,26 +45,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, *, worker_only: bool = False) -> int:
     if settings.bot_token is None:
         print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
         return 2
+    if worker_only and settings.redis_url is None:
+        print("Configuration error: `worker` needs REDIS_URL (the shared queue it takes jobs from)", file=sys.stderr)
+        return 2
+    if settings.workers == 0 and settings.redis_url is None:
+        print("Configuration error: WORKERS=0 needs REDIS_URL, or nothing would run the jobs", file=sys.stderr)
+        return 2
     from aiogram.exceptions import TelegramUnauthorizedError
+    from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.app import BotApp
 
     async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         app = await BotApp.create(settings)
-        await app.run_polling()
+        if worker_only:
+            await app.run_worker(stop)
+        elif settings.bot_mode == "webhook":
+            await app.run_webhook(stop)
+        else:
+            await app.run_polling_until(stop)
 
     try:
         asyncio.run(_main())
     except TelegramUnauthorizedError:
         print("Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather", file=sys.stderr)
         return 2
+    except RedisError as exc:
+        # No URL or message: either may carry a password.
+        print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)
+        return 1
     except (SQLAlchemyError, OSError) as exc:
-        # No URL or message: either may carry a database password.
         print(f"Could not open the database ({type(exc).__name__}): check DATABASE_URL", file=sys.stderr)
         return 1
     return 0
@@ -72,7 +92,8 @@ def _run(settings: Settings) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Tiered image-generation Telegram bot")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="start the bot with long polling (default)")
+    sub.add_parser("run", help="start the bot: polling or webhook (BOT_MODE), with in-process workers (default)")
+    sub.add_parser("worker", help="run workers only (needs REDIS_URL): take jobs from the shared queue")
     sub.add_parser("migrate", help="apply database migrations")
     gen = sub.add_parser("generate", help="generate images without Telegram")
     gen.add_argument("prompt")

@@ -9,24 +9,30 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
+from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
+from bot.coordination.leases import Leases
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
-from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n, pick_locale
+from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
-from bot.notifier import SubscriptionNotifier
+from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
+from bot.queue import JobQueue, create_broker
+from bot.recovery import Recovery
 from bot.services.generation import GenerationService
 from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
@@ -35,11 +41,14 @@ from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.telegram import create_bot
+from bot.web.health import Check, database_check
+from bot.web.metrics import Metrics
+from bot.web.middleware import UpdateCounter
+from bot.web.server import add_webhook, build_web_app, serve
+from bot.worker import Worker, worker_id
 from handlers import build_routers
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def _secret(value: Any) -> str | None:
@@ -84,6 +93,8 @@ class Services:
     quota: QuotaService
     generation: GenerationService
     jobs: GenerationJobs
+    queue: JobQueue
+    leases: Leases
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
@@ -96,12 +107,17 @@ class Services:
             "quota": self.quota,
             "generation": self.generation,
             "jobs": self.jobs,
+            "queue": self.queue,
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
         }
 
     async def aclose(self) -> None:
+        try:
+            await self.queue.close()
+        except Exception as exc:
+            log.warning("closing the queue failed: %s", type(exc).__name__)
         for provider in self.providers:
             try:
                 await provider.aclose()
@@ -122,6 +138,8 @@ async def build_services(
     quota = QuotaService(sessions, settings, clock)
     generation = GenerationService(providers, ProviderHealth(clock))
     users = UserService(sessions, clock, settings.admin_ids)
+    queue = JobQueue(create_broker(settings))
+    await queue.start()
     return Services(
         settings=settings,
         clock=clock,
@@ -131,18 +149,31 @@ async def build_services(
         users=users,
         quota=quota,
         generation=generation,
-        jobs=GenerationJobs(sessions, quota, generation, clock),
+        jobs=GenerationJobs(sessions, quota, clock, settings),
+        queue=queue,
+        leases=Leases(sessions, clock),
         reports=ReportService(sessions, users, quota, clock),
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate),
     )
 
 
+def create_storage(settings: Settings) -> BaseStorage:
+    """FSM state in Redis when instances share work (any of them may get a user's next update)."""
+    if settings.redis_url is None:
+        return CompactMemoryStorage()
+    from aiogram.fsm.storage.base import DefaultKeyBuilder
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    return RedisStorage.from_url(
+        settings.redis_url, key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_namespace}:fsm")
+    )
+
+
 def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatcher:
-    dp = Dispatcher(storage=CompactMemoryStorage(), **services.workflow_data())
+    dp = Dispatcher(storage=create_storage(services.settings), **services.workflow_data())
     inflight = InFlight()
     dp["inflight"] = inflight
-    dp["background"] = set()
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(UserMiddleware(services.users))
     i18n = i18n or create_i18n()
@@ -151,9 +182,28 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(BanMiddleware(services.users))
     for router in build_routers():
         dp.include_router(router)
-    dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return dp
+
+
+def attach_worker(
+    services: Services, bot: Bot, i18n: I18n, owner: str | None = None, metrics: Metrics | None = None
+) -> Worker:
+    """Make this process run jobs: the queue hands every message to the worker."""
+    worker = Worker(
+        jobs=services.jobs,
+        generation=services.generation,
+        delivery=Delivery(bot, i18n),
+        queue=services.queue,
+        quota=services.quota,
+        users=services.users,
+        settings=services.settings,
+        clock=services.clock,
+        owner=owner,
+        metrics=metrics,
+    )
+    services.queue.register(worker.handle)
+    return worker
 
 
 # Menu commands; descriptions are catalogue entries, registered once per language the bot speaks.
@@ -167,23 +217,10 @@ COMMANDS = (
 )
 
 
-async def on_startup(
-    bot: Bot,
-    jobs: GenerationJobs,
-    users: UserService,
-    i18n_core: I18n,
-    clock: Clock,
-    settings: Settings,
-    dispatcher: Dispatcher,
-) -> None:
-    background: set[asyncio.Task[None]] = dispatcher["background"]
-    try:
-        await asyncio.wait_for(bot.delete_webhook(drop_pending_updates=False), timeout=30)
-    except (TelegramNetworkError, TelegramServerError, TimeoutError):
-        background.add(asyncio.create_task(_delete_webhook(bot), name="delete-webhook"))
+async def set_commands(bot: Bot, i18n: I18n) -> None:
     for lang in SUPPORTED:
         commands = [
-            BotCommand(command=name, description=i18n_core.gettext(description, locale=lang))
+            BotCommand(command=name, description=i18n.gettext(description, locale=lang))
             for name, description in COMMANDS
         ]
         try:
@@ -192,10 +229,6 @@ async def on_startup(
             )
         except TelegramAPIError as exc:
             log.warning("setMyCommands(%s) failed: %s", lang, type(exc).__name__)
-    await _notify_interrupted(bot, jobs, users, i18n_core)
-    notifier = SubscriptionNotifier(bot, users, i18n_core, clock, renewable=bool(settings.subscription_plans))
-    dispatcher["notifier"] = notifier
-    background.add(asyncio.create_task(notifier.run_forever(), name="subscription-notifier"))
 
 
 async def _delete_webhook(bot: Bot) -> None:
@@ -212,56 +245,158 @@ async def _delete_webhook(bot: Bot) -> None:
             delay = min(delay * 2, 60.0)
 
 
-async def _notify_interrupted(bot: Bot, jobs: GenerationJobs, users: UserService, i18n_core: I18n) -> None:
-    """Generations a crash cut short: their units are back; tell the users so nothing is silently lost."""
-    for item in await jobs.recover_interrupted():
-        if item.chat_id is None:
-            continue
-        user = await users.get(item.user_id) if item.user_id is not None else None
-        text = i18n_core.gettext(
-            "Your last image request was interrupted by a restart. Nothing was charged — please send it again.",
-            locale=pick_locale(user.language_code if user else None),
-        )
-        try:
-            await bot.send_message(item.chat_id, text)
-        except TelegramAPIError as exc:
-            log.info("could not notify %s about an interrupted request: %s", item.chat_id, type(exc).__name__)
-        await asyncio.sleep(0.05)  # stay well under Telegram's 30 messages/s
-
-
-async def on_shutdown(dispatcher: Dispatcher, broadcaster: Broadcaster) -> None:
-    background: set[asyncio.Task[None]] = dispatcher["background"]
-    for task in background:
-        task.cancel()
-    await asyncio.gather(*background, return_exceptions=True)
-    background.clear()
+async def on_shutdown(dispatcher: Dispatcher, broadcaster: Broadcaster, settings: Settings) -> None:
+    """Updates being handled get the grace period; they only validate, reserve and enqueue."""
     inflight: InFlight = dispatcher["inflight"]
-    await inflight.drain(SHUTDOWN_GRACE_SECONDS)
+    await inflight.drain(settings.shutdown_grace)
     await broadcaster.stop()
 
 
 class BotApp:
-    """Bot + dispatcher + services, runnable with long polling. Tests construct it with fakes."""
+    """Front end (polling or webhook), in-process workers and housekeeping, or workers alone.
 
-    def __init__(self, services: Services, bot: Bot, dispatcher: Dispatcher) -> None:
+    Tests construct it with fakes; `python -m bot` and `python -m bot worker` run it.
+    """
+
+    def __init__(self, services: Services, bot: Bot, dispatcher: Dispatcher, i18n: I18n) -> None:
         self.services = services
         self.bot = bot
         self.dp = dispatcher
+        self.i18n = i18n
+        self.owner = worker_id()
+        settings = services.settings
+        self.metrics = Metrics()
+        self.metrics.add_refresher(self._refresh_metrics)
+        dispatcher.update.outer_middleware(UpdateCounter(self.metrics))
+        self.worker = attach_worker(services, bot, i18n, self.owner, self.metrics) if settings.workers > 0 else None
+        self.delivery = Delivery(bot, i18n)
+        self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
+        self.notifier = SubscriptionNotifier(
+            bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
+        )
+        self._background: set[asyncio.Task[Any]] = set()
+        self._stop_consuming = asyncio.Event()
 
     @classmethod
     async def create(cls, settings: Settings, clock: Clock | None = None, **bot_kwargs: Any) -> BotApp:
         if settings.bot_token is None:
             raise ValueError("BOT_TOKEN is required")
+        if settings.workers == 0 and settings.redis_url is None:
+            raise ValueError("WORKERS=0 needs REDIS_URL: without a shared queue nothing would run the jobs")
         services = await build_services(settings, clock)
         bot = create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, **bot_kwargs)
-        return cls(services, bot, create_dispatcher(services))
+        i18n = create_i18n()
+        return cls(services, bot, create_dispatcher(services, i18n), i18n)
+
+    # --- running -------------------------------------------------------------------------------
 
     async def run_polling(self, **kwargs: Any) -> None:
         try:
             await self.wait_for_telegram()
+            await self._start_front_end()
+            try:
+                await asyncio.wait_for(self.bot.delete_webhook(drop_pending_updates=False), timeout=30)
+            except (TelegramNetworkError, TelegramServerError, TimeoutError):
+                self._spawn(_delete_webhook(self.bot), "delete-webhook")
+            await self.start_background()
             await self.dp.start_polling(self.bot, **kwargs)
         finally:
+            await self.stop_background()
             await self.aclose()
+
+    async def run_polling_until(self, stop: asyncio.Event) -> None:
+        """Polling that stops when `stop` is set; /healthz and /metrics on WEB_PORT when METRICS=1."""
+        settings = self.services.settings
+
+        async def stopper() -> None:
+            await stop.wait()
+            await self.dp.stop_polling()
+
+        task = asyncio.create_task(stopper())
+        try:
+            if settings.metrics:
+                async with serve(self.web_app(), settings.web_host, settings.web_port):
+                    await self.run_polling(handle_signals=False)
+            else:
+                await self.run_polling(handle_signals=False)
+        finally:
+            task.cancel()
+
+    async def run_webhook(self, stop: asyncio.Event) -> None:
+        """A front end behind a load balancer: Telegram POSTs updates to WEBHOOK_URL's path."""
+        settings = self.services.settings
+        assert settings.webhook_url is not None and settings.webhook_secret is not None
+        secret = settings.webhook_secret.get_secret_value()
+        app = self.web_app()
+        add_webhook(app, self.dp, self.bot, settings.webhook_path, secret, grace=settings.shutdown_grace)
+        try:
+            await self.wait_for_telegram()
+            await self._start_front_end()
+            await self.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=self.dp.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+            await self.start_background()
+            async with serve(app, settings.web_host, settings.web_port):
+                await stop.wait()  # leaving the block stops taking updates and drains the running ones
+        finally:
+            await self.stop_background()
+            await self.aclose()
+
+    async def run_worker(self, stop: asyncio.Event) -> None:
+        """Workers and housekeeping only, until `stop` is set (SIGTERM)."""
+        settings = self.services.settings
+        try:
+            await self.wait_for_telegram()
+            await self.start_background()
+            if settings.metrics:
+                async with serve(self.web_app(), settings.web_host, settings.web_port):
+                    await stop.wait()
+            else:
+                await stop.wait()
+        finally:
+            await self.stop_background()
+            await self.aclose()
+
+    def web_app(self) -> web.Application:
+        services = self.services
+        checks: dict[str, Check] = {"database": database_check(services.engine), "queue": services.queue.ping}
+        return build_web_app(checks=checks, metrics=self.metrics)
+
+    async def _refresh_metrics(self) -> None:
+        self.metrics.set_queue_depth(await self.services.jobs.depth())
+
+    async def _start_front_end(self) -> None:
+        await set_commands(self.bot, self.i18n)
+
+    async def start_background(self) -> None:
+        """Recovery first (so resumed jobs keep their place), then the loops."""
+        services = self.services
+        if self.worker is not None and not services.queue.durable:
+            await self.recovery.run(take_over=True)  # the in-memory queue died with the last process
+        elif self.worker is not None:
+            self._spawn(services.queue.consume(self._stop_consuming, services.settings.workers, 0), "consume")
+        leases = services.leases
+        self._spawn(leases.run_singleton("recovery", self.owner, self.recovery.every, self.recovery.run), "recovery")
+        self._spawn(
+            leases.run_singleton("subscription-notifier", self.owner, CHECK_EVERY_SECONDS, self.notifier.check),
+            "subscription-notifier",
+        )
+
+    async def stop_background(self) -> None:
+        """Stop taking jobs, let running ones finish for the grace period, put the rest back."""
+        self._stop_consuming.set()
+        if self.worker is not None:
+            await self.worker.stop(self.services.settings.shutdown_grace)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._background.add(asyncio.create_task(coro, name=name))
 
     async def wait_for_telegram(self, max_delay: float = 60.0) -> None:
         """getMe until it answers: aiogram's polling would die on a network error at this first call.
@@ -280,5 +415,6 @@ class BotApp:
                 delay = min(delay * 2, max_delay)
 
     async def aclose(self) -> None:
+        await self.dp.storage.close()
         await self.bot.session.close()
         await self.services.aclose()

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.levels import Level
 from bot.providers.base import ImageOptions, ModelId
 from bot.services.generation import GenerationFailed, GenerationRequest
-from bot.services.jobs import record_unmetered
+from bot.services.unmetered import record_unmetered
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 

@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import html
-import io
 import logging
-from contextlib import AsyncExitStack
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
-from aiogram.utils.chat_action import ChatActionSender
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
-from PIL import Image
 
 from bot.catalog import MODELS
 from bot.clock import Clock
 from bot.providers.base import ModelId
-from bot.services.generation import FailureReason, GeneratedImage, GenerationResult
-from bot.services.jobs import GenerationJobs, JobOutcome, JobStatus
-from bot.services.quota import Reservation
+from bot.queue import JobQueue
+from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.users import UserService, UserView
-from bot.texts import CAPTION_LIMIT, fit_html, format_reset, level_name, model_title
+from bot.texts import format_reset, level_name, model_title
 from keyboards.menu import GENERATE, MenuButton
 from keyboards.picker import ModelPick, model_picker
 
 log = logging.getLogger(__name__)
-
-PHOTO_MAX_BYTES = 10 * 1024 * 1024
 
 
 class GenerateFlow(StatesGroup):
@@ -88,103 +80,53 @@ async def on_pick(
 
 
 async def on_prompt(
-    message: Message, bot: Bot, user: UserView, jobs: GenerationJobs, clock: Clock, state: FSMContext
+    message: Message, user: UserView, jobs: GenerationJobs, queue: JobQueue, clock: Clock, state: FSMContext
 ) -> None:
+    """Validate, reserve and queue; the worker does the rest. Answers within milliseconds."""
     await state.clear()
-    prompt = (message.text or "").strip()
     model = user.chosen_model
-
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        for image in result.images:
-            await _send_image(message, image, _caption(result, image, prompt, reservation))
-
-    async with AsyncExitStack() as progress:
-
-        async def started() -> None:
-            """Only a prompt that got a unit shows progress: a status line and a repeated chat action."""
-            status = await message.answer(_("🎨 Generating with {model}…").format(model=model_title(model)))
-            progress.push_async_callback(_delete_quietly, status)
-            await progress.enter_async_context(ChatActionSender.upload_photo(bot=bot, chat_id=message.chat.id))
-
-        outcome = await jobs.run(
-            user_id=user.id,
-            chat_id=message.chat.id,
-            level=user.level,
-            prompt=prompt,
-            model=model,
-            deliver=deliver,
-            started=started,
-        )
-    await _report(message, outcome, user, clock)
-
-
-async def _report(message: Message, outcome: JobOutcome, user: UserView, clock: Clock) -> None:
-    if outcome.status is JobStatus.DELIVERED:
+    submitted = await jobs.submit(
+        user_id=user.id,
+        chat_id=message.chat.id,
+        level=user.level,
+        prompt=(message.text or "").strip(),
+        model=model,
+        locale=user.language_code,
+    )
+    if not submitted.accepted or submitted.generation_id is None:
+        await _refused(message, submitted, user, clock)
         return
-    if outcome.status is JobStatus.LIMIT_REACHED and outcome.quota is not None:
+    if submitted.status is SubmitStatus.QUEUED:
+        text = _("🎨 Generating with {model}…").format(model=model_title(model))
+    else:
+        text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))
+    try:
+        status = await message.answer(text)
+        await jobs.set_status_message(submitted.generation_id, status.message_id)
+    finally:  # the job is paid for: it runs even if the status line could not be shown
+        if submitted.status is SubmitStatus.QUEUED:
+            await queue.enqueue(submitted.generation_id)
+
+
+async def _refused(message: Message, submitted: Submitted, user: UserView, clock: Clock) -> None:
+    if submitted.status is SubmitStatus.LIMIT_REACHED and submitted.quota is not None:
         await message.answer(
             _("You have used all {limit} images for today. The limit resets at {reset}.").format(
-                limit=outcome.quota.limit, reset=format_reset(outcome.quota.resets_at, clock.local_now())
+                limit=submitted.quota.limit, reset=format_reset(submitted.quota.resets_at, clock.local_now())
             )
         )
-    elif outcome.status is JobStatus.FORBIDDEN:
-        required = outcome.required_level or user.level
+    elif submitted.status is SubmitStatus.FORBIDDEN:
+        required = submitted.required_level or user.level
         await message.answer(
             _("🔒 {model} is available from the {level} level. Choose another model with /generate.").format(
                 model=model_title(user.chosen_model), level=level_name(required)
             )
         )
-    elif outcome.failure is not None and outcome.failure.reason is FailureReason.INVALID_REQUEST:
-        await message.answer(_("That description is too long or empty. Please send a shorter text."))
-    else:
+    elif submitted.status is SubmitStatus.TOO_MANY:
         await message.answer(
-            _("Sorry, every image service failed just now. Your limit was not charged; please try again later.")
-        )
-
-
-def _caption(result: GenerationResult, image: GeneratedImage, prompt: str, reservation: Reservation) -> str:
-    made_by = model_title(image.step)
-    upstream = image.model.rsplit("/", 1)[-1]
-    head = f"{MODELS[image.step].emoji} <b>{html.escape(made_by)}</b> <i>({html.escape(upstream)})</i>\n"
-    if image.step != result.requested:
-        head += (
-            _("↪️ {requested} was unavailable, so {made_by} made this one.").format(
-                requested=html.escape(model_title(result.requested)), made_by=html.escape(made_by)
+            _("You already have {count} images on the way. Please wait for them (or /cancel the waiting ones).").format(
+                count=submitted.ahead
             )
-            + "\n"
         )
-    if reservation.remaining is None:
-        tail = "\n" + _("Images left today: unlimited")
     else:
-        tail = "\n" + _("Images left today: {left} of {limit}").format(
-            left=reservation.remaining, limit=reservation.limit
-        )
-    return fit_html(head, prompt, tail, CAPTION_LIMIT, wrap="📝 {}")
-
-
-async def _send_image(message: Message, image: GeneratedImage, caption: str) -> None:
-    """As a photo when Telegram will take it as one, otherwise as a file, so the image still arrives."""
-    extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
-    file = BufferedInputFile(image.data, filename=f"image.{extension}")
-    if _fits_photo(image.data):
-        try:
-            await message.answer_photo(file, caption=caption)
-            return
-        except TelegramBadRequest as exc:
-            log.warning("photo rejected (%s); sending as a document", exc.message[:100])
-    await message.answer_document(file, caption=caption)
-
-
-def _fits_photo(data: bytes) -> bool:
-    if len(data) > PHOTO_MAX_BYTES:
-        return False
-    with Image.open(io.BytesIO(data)) as img:
-        width, height = img.size
-    return width + height <= 10000 and max(width, height) / max(min(width, height), 1) <= 20
-
-
-async def _delete_quietly(message: Message) -> None:
-    try:
-        await message.delete()
-    except Exception as exc:  # an old or already-deleted status message is not worth failing over
-        log.debug("status message not deleted: %s", type(exc).__name__)
+        await message.answer(_("That description is too long or empty. Please send a shorter text."))

@@ -117,12 +117,19 @@ class Harness:
         update_id = await self.tg.send_text(user, text, **extra)
         if not self.handle_as_tasks:
             await self.tg.processed(update_id, timeout=30)
+            await self.settle()
         return update_id
+
+    async def settle(self) -> None:
+        """Until the in-process workers have finished every job queued so far."""
+        assert self.app is not None
+        await asyncio.wait_for(self.app.services.queue.drained(), 60)
 
     async def push(self, update: dict[str, Any]) -> int:
         update_id = self.tg.push(update)
         if not self.handle_as_tasks:
             await self.tg.processed(update_id, timeout=30)
+            await self.settle()
         return update_id
 
     async def click(self, user: FakeUser, data: str, message_id: int | None = None) -> int:

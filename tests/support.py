@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
 from PIL import Image
 
 from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage
+from bot.services.generation import GenerationResult, GenerationService
+from bot.services.jobs import GenerationJobs, JobView, SubmitStatus, Submitted
+from models import GenerationStatus
 
 
 def png(color: tuple[int, int, int] = (10, 200, 30), size: tuple[int, int] = (32, 32)) -> bytes:
@@ -66,3 +71,22 @@ def default_stubs() -> dict[str, StubProvider]:
         "hf": StubProvider("hf-replicate", [ModelId.FLUX_DEV, ModelId.FLUX_PRO], color=(30, 30, 200)),
         "pollinations": StubProvider("pollinations", [ModelId.POLLINATIONS], color=(30, 200, 30)),
     }
+
+
+async def run_job(
+    jobs: GenerationJobs, generation: GenerationService, owner: str = "w1", **submit: Any
+) -> tuple[Submitted, GenerationStatus | None]:
+    """A worker's path without Telegram: submit, claim, generate, finish (delivered or failed)."""
+    submitted = await jobs.submit(**submit)
+    if submitted.status is not SubmitStatus.QUEUED:
+        return submitted, None
+    job = await jobs.claim(owner, timedelta(seconds=60), preferred=submitted.generation_id)
+    assert isinstance(job, JobView), job
+    outcome = await generation.generate(job.request)
+    if isinstance(outcome, GenerationResult):
+        await jobs.mark_sent(job.id, owner, 1000 + job.id)
+        settled = await jobs.finish(job.id, owner, GenerationStatus.DELIVERED, outcome, delivered=len(outcome.images))
+    else:
+        settled = await jobs.finish(job.id, owner, GenerationStatus.FAILED, outcome)
+    assert settled is not None
+    return submitted, settled.status

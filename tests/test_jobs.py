@@ -1,149 +1,223 @@
-"""From quota to delivery: charged only for delivered images, released on every other path."""
+"""Jobs in the database: reserved once, charged only for delivered images, fair between users,
+never run by two workers at once, never lost to a crash."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
+from typing import Any
 
-import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.clock import ManualClock
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ModelId
-from bot.services.generation import GenerationResult, GenerationService
-from bot.services.jobs import GenerationJobs, JobStatus
-from bot.services.quota import QuotaService, Reservation
+from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.services.generation import GenerationService
+from bot.services.jobs import GenerationJobs, JobView, Settled, SubmitStatus
+from bot.services.quota import QuotaService
 from bot.services.users import Profile, UserService
-from models import Generation
+from models import Generation, GenerationStatus
 from tests.conftest import make_settings
-from tests.support import default_stubs
+from tests.support import default_stubs, run_job
+
+LEASE = timedelta(seconds=60)
 
 
-async def _jobs(sessions: SessionFactory, clock: ManualClock, limit: int = 2, stubs=None):  # type: ignore[no-untyped-def]
-    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=limit)
-    await UserService(sessions, clock, frozenset()).register(Profile(id=7, first_name="Bo"))
+async def _jobs(sessions: SessionFactory, clock: ManualClock, **env: Any) -> tuple[GenerationJobs, QuotaService]:
+    env.setdefault("DAILY_LIMIT_USER", 5)
+    settings = make_settings("sqlite+aiosqlite://", **env)
+    users = UserService(sessions, clock, frozenset())
+    for uid in (7, 8, 9):
+        await users.register(Profile(id=uid, first_name=f"U{uid}"))
     quota = QuotaService(sessions, settings, clock)
-    stubs = stubs or default_stubs()
-    return GenerationJobs(sessions, quota, GenerationService(list(stubs.values())), clock), quota, stubs
+    return GenerationJobs(sessions, quota, clock, settings), quota
 
 
-async def _records(sessions: SessionFactory) -> list[Generation]:
+def _ask(user_id: int = 7, level: Level = Level.USER, **kw: Any) -> dict[str, Any]:
+    base = {"user_id": user_id, "chat_id": user_id, "level": level, "prompt": "a fox", "model": ModelId.GEMINI_FLASH}
+    return base | kw
+
+
+async def _row(sessions: SessionFactory, generation_id: int) -> Generation:
     async with sessions() as s:
-        return list((await s.execute(select(Generation).order_by(Generation.id))).scalars())
+        row = await s.get(Generation, generation_id)
+        assert row is not None
+        return row
 
 
-async def test_delivered_image_is_charged_and_recorded(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota, _ = await _jobs(sessions, clock)
-    seen: list[tuple[GenerationResult, Reservation]] = []
+async def test_a_delivered_job_keeps_its_unit_and_a_failed_one_releases_it(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, quota = await _jobs(sessions, clock)
+    stubs = default_stubs()
+    generation = GenerationService(list(stubs.values()))
+    submitted, status = await run_job(jobs, generation, **_ask())
+    assert status is GenerationStatus.DELIVERED and (await quota.status(7, Level.USER)).used == 1
+    row = await _row(sessions, submitted.generation_id or 0)
+    assert (row.provider, row.units, row.sent_message_id, row.lease_owner) == ("gemini", 1, 1000 + row.id, None)
 
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        seen.append((result, reservation))
-
-    out = await jobs.run(
-        user_id=7, chat_id=7, level=Level.USER, prompt="a fox", model=ModelId.GEMINI_FLASH, deliver=deliver
-    )
-    assert out.status is JobStatus.DELIVERED
-    assert seen[0][1].remaining == 1
-    assert (await quota.status(7, Level.USER)).used == 1
-    [row] = await _records(sessions)
-    assert (row.status, row.provider, row.model_requested, row.user_id) == ("delivered", "gemini", "gemini-flash", 7)
-    assert row.attempts[0]["outcome"] == "ok" and row.latency_ms is not None and row.finished_at is not None
-
-
-async def test_all_providers_failing_costs_nothing(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota, stubs = await _jobs(sessions, clock)
     for stub in stubs.values():
         stub.outcomes = [ErrorKind.UNAVAILABLE]
-
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        raise AssertionError("nothing to deliver")
-
-    out = await jobs.run(
-        user_id=7, chat_id=7, level=Level.USER, prompt="a fox", model=ModelId.FLUX_DEV, deliver=deliver
-    )
-    assert out.status is JobStatus.FAILED
-    assert (await quota.status(7, Level.USER)).used == 0
-    [row] = await _records(sessions)
-    assert row.status == "failed" and row.error_class == "unavailable" and len(row.attempts) == 3
+    _, status = await run_job(jobs, generation, **_ask())
+    assert status is GenerationStatus.FAILED and (await quota.status(7, Level.USER)).used == 1
 
 
-async def test_failed_delivery_releases_the_unit(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota, _ = await _jobs(sessions, clock)
+async def test_refusals_take_nothing(sessions: SessionFactory, clock: ManualClock) -> None:
+    jobs, quota = await _jobs(sessions, clock, DAILY_LIMIT_USER=1, INFLIGHT_CAP="user:0")
+    assert (await jobs.submit(**_ask(model=ModelId.FLUX_PRO))).status is SubmitStatus.FORBIDDEN
+    assert (await jobs.submit(**_ask(prompt="  "))).status is SubmitStatus.INVALID
+    assert (await jobs.submit(**_ask())).status is SubmitStatus.QUEUED
+    refused = await jobs.submit(**_ask())
+    assert refused.status is SubmitStatus.LIMIT_REACHED and refused.quota is not None and refused.quota.used == 1
+    async with sessions() as s:
+        assert len((await s.execute(select(Generation))).scalars().all()) == 1
 
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        raise ConnectionError("telegram down")
 
-    with pytest.raises(ConnectionError):
-        await jobs.run(user_id=7, chat_id=7, level=Level.USER, prompt="a", model=ModelId.FLUX_DEV, deliver=deliver)
-    assert (await quota.status(7, Level.USER)).used == 0
-    assert (await _records(sessions))[0].status == "undelivered"
+async def test_prompts_beyond_the_in_flight_cap_wait_then_start_in_order(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, quota = await _jobs(sessions, clock, INFLIGHT_CAP="user:1", QUEUE_MAX_PER_USER=2)
+    first = await jobs.submit(**_ask())
+    second = await jobs.submit(**_ask())
+    third = await jobs.submit(**_ask())
+    fourth = await jobs.submit(**_ask())
+    assert [s.status for s in (first, second, third, fourth)] == [
+        SubmitStatus.QUEUED,
+        SubmitStatus.WAITING,
+        SubmitStatus.WAITING,
+        SubmitStatus.TOO_MANY,
+    ]
+    assert (await quota.status(7, Level.USER)).used == 3  # the refused one took nothing
+    job = await jobs.claim("w1", LEASE)
+    assert isinstance(job, JobView) and job.id == first.generation_id
+    assert await jobs.claim("w2", LEASE) is None  # the waiting ones are not on the queue yet
+    settled = await jobs.finish(job.id, "w1", GenerationStatus.DELIVERED, None, delivered=1)
+    assert settled is not None and settled.promoted == [second.generation_id]
+    assert (await _row(sessions, second.generation_id or 0)).status == GenerationStatus.QUEUED
 
 
-async def test_cancelled_generation_releases_the_unit(sessions: SessionFactory, clock: ManualClock) -> None:
-    stubs = default_stubs()
-    stubs["gemini"].delay = 30
-    jobs, quota, _ = await _jobs(sessions, clock, stubs=stubs)
-    reserved = asyncio.Event()
-
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        return None
-
-    async def started() -> None:
-        reserved.set()
-
-    task = asyncio.create_task(
-        jobs.run(
-            user_id=7, chat_id=7, level=Level.USER, prompt="a", model=ModelId.GEMINI_FLASH, deliver=deliver,
-            started=started,
-        )
-    )  # fmt: skip
-    await asyncio.wait_for(reserved.wait(), 10)
+async def test_cancel_withdraws_waiting_and_queued_jobs_but_not_running_ones(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, quota = await _jobs(sessions, clock, INFLIGHT_CAP="user:1", QUEUE_MAX_PER_USER=3)
+    running = await jobs.submit(**_ask())
+    await jobs.submit(**_ask(options=ImageOptions(count=2)))
+    await jobs.submit(**_ask())
+    assert isinstance(await jobs.claim("w1", LEASE), JobView)
+    withdrawn = await jobs.cancel_pending(7)
+    assert sorted(s.released for s in withdrawn) == [1, 2]
     assert (await quota.status(7, Level.USER)).used == 1
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    assert (await _row(sessions, running.generation_id or 0)).status == GenerationStatus.RUNNING
+
+
+async def test_a_job_is_held_by_one_worker_until_its_lease_runs_out(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, quota = await _jobs(sessions, clock)
+    submitted = await jobs.submit(**_ask())
+    assert isinstance(await jobs.claim("w1", LEASE), JobView)
+    assert await jobs.claim("w2", LEASE) is None
+    clock.advance(timedelta(seconds=30))
+    assert await jobs.renew(submitted.generation_id or 0, "w1", LEASE)  # still alive: 60 s more
+    clock.advance(timedelta(seconds=45))
+    assert await jobs.claim("w2", LEASE) is None
+    clock.advance(timedelta(seconds=20))  # w1 died: no renewal for 65 s
+    taken = await jobs.claim("w2", LEASE)
+    assert isinstance(taken, JobView) and taken.attempt == 2
+    assert not await jobs.renew(taken.id, "w1", LEASE)  # w1 woke up: it must stop
+    assert await jobs.finish(taken.id, "w1", GenerationStatus.FAILED, None) is None  # and cannot settle
+    settled = await jobs.finish(taken.id, "w2", GenerationStatus.DELIVERED, None, delivered=1)
+    assert settled is not None and settled.released == 0 and (await quota.status(7, Level.USER)).used == 1
+
+
+async def test_a_job_that_keeps_dying_is_given_up_and_refunded(sessions: SessionFactory, clock: ManualClock) -> None:
+    jobs, quota = await _jobs(sessions, clock, JOB_MAX_ATTEMPTS=2)
+    await jobs.submit(**_ask())
+    for _ in range(2):
+        assert isinstance(await jobs.claim("w", LEASE), JobView)
+        clock.advance(LEASE + timedelta(seconds=1))
+    given_up = await jobs.claim("w", LEASE)
+    assert isinstance(given_up, Settled) and given_up.status is GenerationStatus.FAILED and given_up.released == 1
     assert (await quota.status(7, Level.USER)).used == 0
-    assert (await _records(sessions))[0].status == "interrupted"
+    assert await jobs.claim("w", LEASE) is None
 
 
-async def test_limit_reached_reports_when_it_resets(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, _, stubs = await _jobs(sessions, clock, limit=1)
-
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        return None
-
-    kwargs = {"user_id": 7, "chat_id": 7, "level": Level.USER, "prompt": "a", "model": ModelId.GEMINI_FLASH}
-    assert (await jobs.run(deliver=deliver, **kwargs)).status is JobStatus.DELIVERED  # type: ignore[arg-type]
-    out = await jobs.run(deliver=deliver, **kwargs)  # type: ignore[arg-type]
-    assert out.status is JobStatus.LIMIT_REACHED and out.quota is not None
-    assert out.quota.resets_at == clock.next_reset()
-    assert len(stubs["gemini"].calls) == 1  # no provider call once the limit is reached
-    clock.advance(timedelta(days=1))
-    assert (await jobs.run(deliver=deliver, **kwargs)).status is JobStatus.DELIVERED  # type: ignore[arg-type]
+async def test_a_worker_stopping_puts_its_job_back_without_counting_the_attempt(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, _ = await _jobs(sessions, clock)
+    await jobs.submit(**_ask())
+    job = await jobs.claim("w1", LEASE)
+    assert isinstance(job, JobView)
+    assert await jobs.put_back(job.id, "w1")
+    again = await jobs.claim("w2", LEASE)
+    assert isinstance(again, JobView) and again.id == job.id and again.attempt == 1
 
 
-async def test_forbidden_model_never_reserves(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota, stubs = await _jobs(sessions, clock)
+async def test_subscribers_go_first_but_a_user_waits_for_at_most_n_of_them(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, _ = await _jobs(sessions, clock, PRIORITY_MAX_SKIP=2, INFLIGHT_CAP="user:0,subscriber:0")
+    user_job = await jobs.submit(**_ask(7))
+    subs = [await jobs.submit(**_ask(8, Level.SUBSCRIBER)) for _ in range(4)]
+    order = []
+    for _ in range(5):
+        job = await jobs.claim("w", LEASE)
+        assert isinstance(job, JobView)
+        order.append(job.id)
+    ids = [s.generation_id for s in subs]
+    assert order == [ids[0], ids[1], user_job.generation_id, ids[2], ids[3]]
 
-    async def deliver(result: GenerationResult, reservation: Reservation) -> None:
-        return None
 
-    out = await jobs.run(user_id=7, chat_id=7, level=Level.USER, prompt="a", model=ModelId.FLUX_PRO, deliver=deliver)
-    assert out.status is JobStatus.FORBIDDEN and out.required_level is Level.SUBSCRIBER
-    assert (await quota.status(7, Level.USER)).used == 0
-    assert not stubs["hf"].calls
+async def test_the_message_s_own_job_goes_first_among_equals(sessions: SessionFactory, clock: ManualClock) -> None:
+    jobs, _ = await _jobs(sessions, clock)
+    a = await jobs.submit(**_ask(7))
+    b = await jobs.submit(**_ask(8))
+    job = await jobs.claim("w", LEASE, preferred=b.generation_id)
+    assert isinstance(job, JobView) and job.id == b.generation_id and a.generation_id != b.generation_id
 
 
-async def test_restart_releases_generations_left_pending(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota, _ = await _jobs(sessions, clock)
-    # Simulate a crash: a reservation and a pending record, and nothing else.
-    reserved = await jobs._reserve(7, 7, Level.USER, "lost", ModelId.GEMINI_FLASH, 1, clock.now())
-    assert reserved is not None
-    assert (await quota.status(7, Level.USER)).used == 1
-    recovered = await jobs.recover_interrupted()
-    assert [(r.user_id, r.chat_id, r.prompt) for r in recovered] == [(7, 7, "lost")]
-    assert (await quota.status(7, Level.USER)).used == 0
-    assert (await _records(sessions))[0].status == "interrupted"
-    assert await jobs.recover_interrupted() == []
+async def test_embedded_start_up_resumes_young_jobs_and_refunds_old_ones(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, quota = await _jobs(sessions, clock, RECOVERY_MAX_AGE=900)
+    old = await jobs.submit(**_ask(7))
+    clock.advance(timedelta(minutes=20))
+    young = await jobs.submit(**_ask(8))
+    running = await jobs.claim("dead-process", LEASE, preferred=young.generation_id)
+    assert isinstance(running, JobView)
+    delivered = await jobs.submit(**_ask(9))
+    sent = await jobs.claim("dead-process", LEASE, preferred=delivered.generation_id)
+    assert isinstance(sent, JobView)
+    await jobs.mark_sent(sent.id, "dead-process", 555)  # the image went out; the last write did not
+
+    result = await jobs.recover(take_over=True)
+    assert result.requeued == [young.generation_id]
+    assert [s.generation_id for s in result.refunded] == [old.generation_id]
+    assert (await quota.status(7, Level.USER)).used == 0  # refunded
+    assert (await quota.status(8, Level.USER)).used == 1  # resumed, still reserved
+    assert (await quota.status(9, Level.USER)).used == 1  # delivered: never refunded
+    assert (await _row(sessions, sent.id)).status == GenerationStatus.DELIVERED
+    assert (await jobs.recover(take_over=True)).requeued == [young.generation_id]  # queued again, same job
+
+
+async def test_a_periodic_sweep_leaves_live_leases_alone(sessions: SessionFactory, clock: ManualClock) -> None:
+    jobs, _ = await _jobs(sessions, clock)
+    live = await jobs.submit(**_ask(7))
+    assert isinstance(await jobs.claim("alive", LEASE, preferred=live.generation_id), JobView)
+    queued = await jobs.submit(**_ask(8))
+    assert (await jobs.recover(take_over=False, stale_after=timedelta(minutes=10))).requeued == []
+    clock.advance(timedelta(minutes=11))  # the lease lapsed; the queued job's message looks lost
+    result = await jobs.recover(take_over=False, stale_after=timedelta(minutes=10))
+    assert result.requeued == [live.generation_id, queued.generation_id]
+
+
+async def test_old_pending_rows_from_the_previous_version_are_queued_jobs(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, _ = await _jobs(sessions, clock)
+    submitted = await jobs.submit(**_ask())
+    async with sessions.begin() as s:
+        await s.execute(update(Generation).values(options=None))
+    job = await jobs.claim("w", LEASE)
+    assert isinstance(job, JobView) and job.id == submitted.generation_id and job.options == ImageOptions()

@@ -15,29 +15,27 @@ from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ErrorKind, ModelId
-from bot.services.generation import GenerationResult, GenerationService
-from bot.services.jobs import GenerationJobs, JobStatus
+from bot.services.generation import GenerationService
+from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
 from bot.services.payments import PaymentService
-from bot.services.quota import QuotaService, Reservation
+from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import Profile, UserService
 from tests.conftest import make_settings
-from tests.support import default_stubs
+from models import GenerationStatus
+from tests.support import default_stubs, run_job
 
 pytestmark = pytest.mark.postgres
 PLAN = Plan(days=30, stars=250)
 
 
-async def _deliver(result: GenerationResult, reservation: Reservation) -> None:
-    return None
-
-
 async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFactory, clock: ManualClock) -> None:
-    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=3)
+    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=3, INFLIGHT_CAP="user:0")
     users = UserService(pg_sessions, clock, frozenset({9}))
     quota = QuotaService(pg_sessions, settings, clock)
     stubs = default_stubs()
-    jobs = GenerationJobs(pg_sessions, quota, GenerationService(list(stubs.values())), clock)
+    generation = GenerationService(list(stubs.values()))
+    jobs = GenerationJobs(pg_sessions, quota, clock, settings)
     reports = ReportService(pg_sessions, users, quota, clock)
     payments = PaymentService(pg_sessions, users, (PLAN,), clock)
 
@@ -46,14 +44,15 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     assert (await users.find("@ann_x")) is not None and (await users.get(9)).level is Level.ADMIN  # type: ignore[union-attr]
 
     kwargs = {"user_id": 1, "chat_id": 1, "level": ann.level, "prompt": "p", "model": ModelId.GEMINI_FLASH}
-    results = await asyncio.gather(*(jobs.run(deliver=_deliver, **kwargs) for _ in range(6)))  # type: ignore[arg-type]
-    assert sorted(r.status.value for r in results).count("delivered") == 3
+    results = await asyncio.gather(*(run_job(jobs, generation, f"w{i}", **kwargs) for i in range(6)))  # type: ignore[arg-type]
+    assert [r[1] for r in results].count(GenerationStatus.DELIVERED) == 3
+    assert [r[0].status for r in results].count(SubmitStatus.LIMIT_REACHED) == 3
     stubs["gemini"].outcomes = [ErrorKind.UNAVAILABLE]
     clock.advance(timedelta(days=1))
-    assert (await jobs.run(deliver=_deliver, **kwargs)).status is JobStatus.DELIVERED  # type: ignore[arg-type]
+    assert (await run_job(jobs, generation, **kwargs))[1] is GenerationStatus.DELIVERED  # type: ignore[arg-type]
     for stub in stubs.values():
         stub.outcomes = [ErrorKind.TIMEOUT]
-    assert (await jobs.run(deliver=_deliver, **kwargs)).status is JobStatus.FAILED  # type: ignore[arg-type]
+    assert (await run_job(jobs, generation, **kwargs))[1] is GenerationStatus.FAILED  # type: ignore[arg-type]
 
     stats = await reports.stats(2)
     assert (stats.delivered, stats.failed, stats.fallbacks) == (4, 1, 1)
@@ -61,8 +60,11 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     report = await reports.user_report(await users.get(1))  # type: ignore[arg-type]
     assert (report.delivered_total, report.failed_total, report.quota.used) == (4, 1, 1)
 
-    await jobs._reserve(1, 1, Level.USER, "lost", ModelId.FLUX_DEV, 1, clock.now())
-    assert [i.prompt for i in await jobs.recover_interrupted()] == ["lost"]
+    lost = await jobs.submit(**(kwargs | {"prompt": "lost"}))  # type: ignore[arg-type]
+    taken = await asyncio.gather(*(jobs.claim(f"w{i}", timedelta(seconds=60)) for i in range(3)))
+    assert [t.id for t in taken if isinstance(t, JobView)] == [lost.generation_id]  # one worker only
+    clock.advance(timedelta(minutes=20))  # its worker died long ago: refunded, not resumed
+    assert [s.generation_id for s in (await jobs.recover(take_over=False)).refunded] == [lost.generation_id]
     assert (await quota.status(1, Level.USER)).used == 1
 
     pay = {"provider_charge_id": None, "payload": PLAN.payload, "currency": "XTR", "amount": 250}

@@ -1,83 +1,120 @@
-"""A user's generation from quota to delivery, so no promised image is lost and no failure is charged.
+"""Generation jobs in the database: the row is the job's truth, the queue only says "there is work".
 
-reserve + "pending" record happen in one transaction; the unit is released (in the same transaction
-that closes the record) whenever no image reaches the user: provider failure, delivery failure,
-cancellation. A crash leaves the row "pending"; `recover_interrupted` at start-up releases those.
+`submit` (front end) checks level and limit, reserves the units and writes the row in one
+transaction. `claim` (worker) takes the most deserving queued job under a lease that the worker
+renews while it runs; `finish` closes it, releasing every unit that did not become a delivered
+image, and only if the worker still holds the lease (a worker that lost it cannot settle twice).
+`recover` puts jobs whose holder died back on the queue, and refunds only those too old to resume.
+Nothing here knows Telegram.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.catalog import MODELS
 from bot.clock import Clock
+from bot.config import Settings
 from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ImageOptions, ModelId
 from bot.services.generation import (
-    FailureReason,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
-    GenerationService,
     validate,
 )
-from bot.services.quota import QuotaService, QuotaStatus, Reservation
-from models import Generation
+from bot.services.quota import QuotaService, QuotaStatus
+from models import ACTIVE, UNFINISHED, Generation, GenerationStatus, User
 
 log = logging.getLogger(__name__)
 
+FINAL = frozenset(GenerationStatus) - frozenset(UNFINISHED)
 
-class JobStatus(StrEnum):
-    DELIVERED = "delivered"
+
+class SubmitStatus(StrEnum):
+    QUEUED = "queued"  # on the queue now
+    WAITING = "waiting"  # behind the user's running jobs; queued when one of them ends
     LIMIT_REACHED = "limit_reached"
     FORBIDDEN = "forbidden"
-    FAILED = "failed"
+    INVALID = "invalid"
+    TOO_MANY = "too_many"  # running and waiting jobs are at the user's maximum
 
 
 @dataclass(frozen=True, slots=True)
-class JobOutcome:
-    status: JobStatus
+class Submitted:
+    status: SubmitStatus
+    generation_id: int | None = None
     quota: QuotaStatus | None = None
-    result: GenerationResult | None = None
-    failure: GenerationFailed | None = None
     required_level: Level | None = None
+    detail: str = ""
+    ahead: int = 0  # the user's own jobs before this one (running or waiting)
 
-
-# Sends the images to the user; raising means "not delivered" and the unit goes back.
-Deliver = Callable[[GenerationResult, Reservation], Awaitable[None]]
-# Called once the unit is reserved, just before the providers: the moment to show progress.
-Started = Callable[[], Awaitable[None]]
+    @property
+    def accepted(self) -> bool:
+        return self.status in (SubmitStatus.QUEUED, SubmitStatus.WAITING)
 
 
 @dataclass(frozen=True, slots=True)
-class Interrupted:
-    generation_id: int
+class JobView:
+    """What a worker needs of a row; services exchange this, not ORM objects."""
+
+    id: int
     user_id: int | None
     chat_id: int | None
     prompt: str
+    model: ModelId
+    level: Level
+    options: ImageOptions
+    units: int
+    quota_day: date | None
+    locale: str | None
+    status_message_id: int | None
+    enqueued_at: datetime | None
+    attempt: int
+
+    @property
+    def request(self) -> GenerationRequest:
+        return GenerationRequest(self.prompt, self.model, self.level, self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A job closed by `finish`, `cancel` or `recover`: who to tell, and which jobs may start now."""
+
+    generation_id: int
+    status: GenerationStatus
+    user_id: int | None
+    chat_id: int | None
+    locale: str | None
+    status_message_id: int | None
+    released: int
+    promoted: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    requeued: list[int]  # back on the queue: kick one message each
+    refunded: list[Settled]  # too old to resume: units back, the user is told
 
 
 class GenerationJobs:
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        quota: QuotaService,
-        generation: GenerationService,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, sessions: SessionFactory, quota: QuotaService, clock: Clock, settings: Settings) -> None:
         self._sessions = sessions
         self._quota = quota
-        self._generation = generation
         self._clock = clock
+        self._settings = settings
 
-    async def run(
+    # --- front end ---------------------------------------------------------------------------
+
+    async def submit(
         self,
         *,
         user_id: int,
@@ -85,61 +122,31 @@ class GenerationJobs:
         level: Level,
         prompt: str,
         model: ModelId,
-        deliver: Deliver,
         options: ImageOptions | None = None,
-        started: Started | None = None,
-    ) -> JobOutcome:
+        locale: str | None = None,
+    ) -> Submitted:
+        """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
         options = options or ImageOptions()
         required = MODELS[model].min_level
         if not level.allows(required):
-            return JobOutcome(JobStatus.FORBIDDEN, required_level=required)
-        request = GenerationRequest(prompt, model, level, options)
-        problem = validate(request)
-        if problem is not None:  # refused before a unit is taken or progress is shown
-            return JobOutcome(
-                JobStatus.FAILED, failure=GenerationFailed(model, FailureReason.INVALID_REQUEST, [], detail=problem)
-            )
-
-        started_at = self._clock.now()
-        reserved = await self._reserve(user_id, chat_id, level, prompt, model, options.count, started_at)
-        if reserved is None:
-            return JobOutcome(JobStatus.LIMIT_REACHED, quota=await self._quota.status(user_id, level))
-        reservation, generation_id = reserved
-
-        delivered = False
-        try:
-            if started is not None:
-                await started()
-            outcome = await self._generation.generate(request)
-            if isinstance(outcome, GenerationFailed):
-                await self._finish(generation_id, user_id, reservation, options.count, outcome, "failed")
-                if outcome.reason is FailureReason.FORBIDDEN_MODEL:
-                    return JobOutcome(JobStatus.FORBIDDEN, required_level=required)
-                return JobOutcome(JobStatus.FAILED, failure=outcome)
-            await deliver(outcome, _after_partial(reservation, options.count, len(outcome.images)))
-            delivered = True
-            await self._finish(generation_id, user_id, reservation, options.count, outcome, "delivered")
-            return JobOutcome(JobStatus.DELIVERED, result=outcome)
-        except BaseException as exc:
-            if not delivered:
-                status = "interrupted" if not isinstance(exc, Exception) else "undelivered"
-                await self._finish(generation_id, user_id, reservation, options.count, None, status, exc)
-            raise
-
-    async def _reserve(
-        self,
-        user_id: int,
-        chat_id: int | None,
-        level: Level,
-        prompt: str,
-        model: ModelId,
-        units: int,
-        now: datetime,
-    ) -> tuple[Reservation, int] | None:
+            return Submitted(SubmitStatus.FORBIDDEN, required_level=required)
+        problem = validate(GenerationRequest(prompt, model, level, options))
+        if problem is not None:  # refused before a unit is taken
+            return Submitted(SubmitStatus.INVALID, detail=problem)
+        cap = self._settings.inflight_cap_for(level.value)
         async with self._sessions.begin() as session:
-            reservation = await self._quota.reserve(user_id, level, units, session=session)
+            # One user's prompts queue up behind each other: lock their row (PostgreSQL; SQLite
+            # write transactions are serial already) so two prompts cannot both see a free slot.
+            await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+            active, waiting = await self._counts(session, user_id)
+            if cap and active >= cap and waiting >= self._settings.queue_max_per_user:
+                return Submitted(SubmitStatus.TOO_MANY, ahead=active + waiting)
+            status = GenerationStatus.WAITING if cap and (active >= cap or waiting) else GenerationStatus.QUEUED
+            reservation = await self._quota.reserve(user_id, level, options.count, session=session)
             if reservation is None:
-                return None
+                await session.rollback()
+                return Submitted(SubmitStatus.LIMIT_REACHED, quota=await self._quota.status(user_id, level))
+            now = self._clock.now()
             record = Generation(
                 user_id=user_id,
                 chat_id=chat_id,
@@ -147,93 +154,316 @@ class GenerationJobs:
                 prompt=prompt,
                 model_requested=model.value,
                 attempts=[],
-                status="pending",
+                status=status,
                 quota_day=reservation.day,
                 created_at=now,
+                units=options.count,
+                options=_options_dict(options),
+                level=level.value,
+                priority=level.rank,
+                locale=locale,
+                enqueued_at=now if status is GenerationStatus.QUEUED else None,
             )
             session.add(record)
             await session.flush()
-            return reservation, record.id
+            return Submitted(SubmitStatus(status.value), record.id, ahead=active + waiting)
 
-    async def _finish(
+    async def set_status_message(self, generation_id: int, message_id: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Generation).where(Generation.id == generation_id).values(status_message_id=message_id)
+            )
+
+    async def cancel_pending(self, user_id: int) -> list[Settled]:
+        """Withdraw the user's jobs no worker has taken yet; their units come back."""
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    select(Generation)
+                    .where(
+                        Generation.user_id == user_id,
+                        Generation.status.in_([GenerationStatus.WAITING, GenerationStatus.QUEUED]),
+                    )
+                    .with_for_update()
+                )
+            ).scalars()
+            settled = []
+            for row in rows:
+                settled.append(await self._close(session, row, GenerationStatus.CANCELLED, "Cancelled", 0))
+            return settled
+
+    # --- worker --------------------------------------------------------------------------------
+
+    async def claim(self, owner: str, lease: timedelta, preferred: int | None = None) -> JobView | Settled | None:
+        """Take the most deserving job under a lease: a JobView to run, a Settled that was given up
+        after too many attempts (tell its user), or None when nothing is waiting for a worker.
+
+        Subscribers' jobs go first, but a user's job is taken once `priority_max_skip` later
+        subscriber jobs have started ahead of it. `preferred` (the id the queue message carried)
+        only breaks ties.
+        """
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            row = await self._next(session, now, preferred)
+            if row is None:
+                return None
+            if row.sent_message_id is not None:  # delivered; only the final write was lost
+                return await self._close(session, row, GenerationStatus.DELIVERED, None, row.units)
+            if row.job_attempts >= self._settings.job_max_attempts:
+                log.error("generation %s given up after %d attempts", row.id, row.job_attempts)
+                return await self._close(session, row, GenerationStatus.FAILED, "DeadLetter", 0)
+            row.status = GenerationStatus.RUNNING
+            row.lease_owner = owner
+            row.lease_until = now + lease
+            row.job_attempts += 1
+            row.started_at = row.started_at or now
+            return _view(row)
+
+    async def renew(self, generation_id: int, owner: str, lease: timedelta) -> bool:
+        """Extend the lease; False when another worker has taken the job (this one must stop)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.lease_owner == owner,
+                    Generation.status == GenerationStatus.RUNNING,
+                )
+                .values(lease_until=self._clock.now() + lease)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def put_back(self, generation_id: int, owner: str) -> bool:
+        """A worker stopping mid-job hands it back untouched: queued again, the attempt not counted."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.lease_owner == owner,
+                    Generation.status == GenerationStatus.RUNNING,
+                    Generation.sent_message_id.is_(None),
+                )
+                .values(
+                    status=GenerationStatus.QUEUED,
+                    lease_owner=None,
+                    lease_until=None,
+                    enqueued_at=self._clock.now(),
+                    job_attempts=Generation.job_attempts - 1,
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_sent(self, generation_id: int, owner: str, message_id: int) -> None:
+        """Recorded the moment Telegram accepted the image: from here on it is never refunded or re-run."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Generation)
+                .where(Generation.id == generation_id, Generation.lease_owner == owner)
+                .values(sent_message_id=message_id)
+            )
+
+    async def finish(
         self,
         generation_id: int,
-        user_id: int,
-        reservation: Reservation,
-        units: int,
+        owner: str,
+        status: GenerationStatus,
         outcome: GenerationResult | GenerationFailed | None,
-        status: str,
-        exc: BaseException | None = None,
-    ) -> None:
-        """Close the record and give back every unit that did not become a delivered image."""
-        delivered = len(outcome.images) if isinstance(outcome, GenerationResult) and status == "delivered" else 0
-        values: dict[str, object] = {"status": status, "finished_at": self._clock.now()}
-        if outcome is not None:
-            values["attempts"] = [a.to_dict() for a in outcome.attempts]
-            values["latency_ms"] = outcome.latency_ms
-        if isinstance(outcome, GenerationResult):
-            values["provider"] = outcome.first.provider
-            values["model_used"] = outcome.first.model
-            values["fallback"] = outcome.fallback_used
-        if isinstance(outcome, GenerationFailed):
-            values["error_class"] = outcome.error_class
-        elif exc is not None:
-            values["error_class"] = type(exc).__name__
+        *,
+        delivered: int = 0,
+        error_class: str | None = None,
+    ) -> Settled | None:
+        """Close a job this worker holds; None if it lost the lease (someone else settles it)."""
         async with self._sessions.begin() as session:
-            await session.execute(update(Generation).where(Generation.id == generation_id).values(**values))
-            if units - delivered > 0:
-                await self._quota.release(user_id, reservation.day, units - delivered, session=session)
+            row = await session.get(Generation, generation_id, with_for_update=True)
+            if row is None or row.lease_owner != owner or row.status != GenerationStatus.RUNNING:
+                log.warning("generation %s: lease lost before finishing; left to its new holder", generation_id)
+                return None
+            if outcome is not None:
+                row.attempts = [a.to_dict() for a in outcome.attempts]
+                row.latency_ms = outcome.latency_ms
+            if isinstance(outcome, GenerationResult):
+                row.provider = outcome.first.provider
+                row.model_used = outcome.first.model
+                row.fallback = outcome.fallback_used
+            if isinstance(outcome, GenerationFailed):
+                error_class = error_class or outcome.error_class
+            return await self._close(session, row, status, error_class, delivered)
 
-    async def recover_interrupted(self) -> list[Interrupted]:
-        """Release the units of generations a crash or restart left pending; return them for a notice."""
-        recovered: list[Interrupted] = []
+    # --- recovery ------------------------------------------------------------------------------
+
+    async def recover(self, *, take_over: bool, stale_after: timedelta | None = None) -> Recovered:
+        """Unfinished jobs nobody is working on: resume the young ones, refund the old ones.
+
+        `take_over`: this is the only process (embedded start-up), so every lease is a dead one.
+        Otherwise only expired leases are taken, plus queued jobs not put on the queue for
+        `stale_after` (their message may have been lost between commit and enqueue).
+        """
+        now = self._clock.now()
+        too_old = now - timedelta(seconds=self._settings.recovery_max_age)
+        requeued: list[int] = []
+        refunded: list[Settled] = []
         async with self._sessions.begin() as session:
-            rows = (await session.execute(select(Generation).where(Generation.status == "pending"))).scalars().all()
+            rows = (
+                await session.execute(
+                    select(Generation)
+                    .where(Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING]))
+                    .order_by(Generation.id)
+                    .with_for_update()
+                )
+            ).scalars()
+            users: set[int] = set()
             for row in rows:
-                row.status = "interrupted"
-                row.error_class = "Restart"
-                row.finished_at = self._clock.now()
-                if row.user_id is not None and row.quota_day is not None:
-                    await self._quota.release(row.user_id, row.quota_day, 1, session=session)
-                recovered.append(Interrupted(row.id, row.user_id, row.chat_id, row.prompt))
-        if recovered:
-            log.info("released %d generation(s) left pending by the last run", len(recovered))
-        return recovered
+                held = row.status == GenerationStatus.RUNNING and row.lease_until is not None
+                if held and not take_over and row.lease_until is not None and row.lease_until > now:
+                    continue  # a live worker has it
+                lost_message = row.status == GenerationStatus.QUEUED and (
+                    take_over
+                    or (stale_after is not None and (row.enqueued_at is None or row.enqueued_at < now - stale_after))
+                )
+                if row.status == GenerationStatus.QUEUED and not lost_message:
+                    continue
+                if row.sent_message_id is not None:
+                    await self._close(session, row, GenerationStatus.DELIVERED, None, row.units)
+                elif row.created_at < too_old:
+                    refunded.append(await self._close(session, row, GenerationStatus.INTERRUPTED, "Restart", 0))
+                else:
+                    row.status = GenerationStatus.QUEUED
+                    row.lease_owner = None
+                    row.lease_until = None
+                    row.enqueued_at = now
+                    requeued.append(row.id)
+                if row.user_id is not None:
+                    users.add(row.user_id)
+            for user_id in users:  # waiting jobs whose running ones were just refunded
+                requeued.extend(await self._promote(session, user_id))
+        if requeued or refunded:
+            log.info("recovery: %d job(s) back on the queue, %d refunded as too old", len(requeued), len(refunded))
+        return Recovered(requeued, refunded)
 
+    # --- looking ---------------------------------------------------------------------------------
 
-def _after_partial(reservation: Reservation, units: int, made: int) -> Reservation:
-    """The reservation as it will stand once units that produced no image are given back."""
-    if made >= units:
-        return reservation
-    return Reservation(day=reservation.day, used=reservation.used - (units - made), limit=reservation.limit)
-
-
-async def record_unmetered(
-    sessions: SessionFactory,
-    clock: Clock,
-    *,
-    prompt: str,
-    model: ModelId,
-    outcome: GenerationResult | GenerationFailed,
-    source: str,
-) -> None:
-    """Record a generation made outside Telegram (CLI, HTTP): no user, no quota."""
-    ok = isinstance(outcome, GenerationResult)
-    async with sessions.begin() as session:
-        session.add(
-            Generation(
-                user_id=None,
-                source=source,
-                prompt=prompt,
-                model_requested=model.value,
-                provider=outcome.first.provider if ok else None,
-                model_used=outcome.first.model if ok else None,
-                fallback=outcome.fallback_used if ok else False,
-                attempts=[a.to_dict() for a in outcome.attempts],
-                status="delivered" if ok else "failed",
-                error_class=None if ok else outcome.error_class,
-                latency_ms=outcome.latency_ms,
-                created_at=clock.now(),
-                finished_at=clock.now(),
+    async def depth(self) -> int:
+        """Jobs waiting for a worker (queued, not running)."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Generation).where(Generation.status == GenerationStatus.QUEUED)
             )
+            return int(count or 0)
+
+    async def get(self, generation_id: int) -> Generation | None:
+        async with self._sessions() as session:
+            return await session.get(Generation, generation_id)
+
+    # --- inside ------------------------------------------------------------------------------------
+
+    async def _counts(self, session: AsyncSession, user_id: int) -> tuple[int, int]:
+        rows = await session.execute(
+            select(Generation.status, func.count())
+            .where(Generation.user_id == user_id, Generation.status.in_(UNFINISHED))
+            .group_by(Generation.status)
         )
+        counts = {status: count for status, count in rows}
+        active = sum(counts.get(s, 0) for s in ACTIVE)
+        return active, counts.get(GenerationStatus.WAITING, 0)
+
+    async def _next(self, session: AsyncSession, now: datetime, preferred: int | None) -> Generation | None:
+        claimable = (Generation.status == GenerationStatus.QUEUED) | (
+            (Generation.status == GenerationStatus.RUNNING) & (Generation.lease_until < now)
+        )
+        base = select(Generation).where(claimable).with_for_update(skip_locked=True).limit(1)
+        # A user's job that `priority_max_skip` subscriber jobs have overtaken goes next.
+        oldest_low = (
+            await session.execute(base.where(Generation.priority == 0).order_by(Generation.id))
+        ).scalar_one_or_none()
+        if oldest_low is not None and oldest_low.enqueued_at is not None:
+            overtaken = await session.scalar(
+                select(func.count())
+                .select_from(Generation)
+                .where(
+                    Generation.priority > 0,
+                    Generation.id > oldest_low.id,
+                    Generation.started_at.is_not(None),
+                    Generation.started_at >= oldest_low.enqueued_at,
+                )
+            )
+            if (overtaken or 0) >= self._settings.priority_max_skip:
+                return oldest_low
+        order = [Generation.priority.desc()]
+        if preferred is not None:
+            order.append((Generation.id != preferred).asc())  # the message's own job, among equals
+        return (await session.execute(base.order_by(*order, Generation.id))).scalar_one_or_none()
+
+    async def _close(
+        self,
+        session: AsyncSession,
+        row: Generation,
+        status: GenerationStatus,
+        error_class: str | None,
+        delivered: int,
+    ) -> Settled:
+        """Final status, units that made no image released, the user's next waiting job promoted."""
+        row.status = status
+        row.finished_at = self._clock.now()
+        row.lease_owner = None
+        row.lease_until = None
+        if error_class is not None:
+            row.error_class = error_class
+        released = max(row.units - delivered, 0)
+        if released and row.user_id is not None and row.quota_day is not None:
+            await self._quota.release(row.user_id, row.quota_day, released, session=session)
+        await session.flush()
+        promoted = await self._promote(session, row.user_id) if row.user_id is not None else []
+        return Settled(row.id, status, row.user_id, row.chat_id, row.locale, row.status_message_id, released, promoted)
+
+    async def _promote(self, session: AsyncSession, user_id: int) -> list[int]:
+        """Queue the user's waiting jobs that now fit under their in-flight cap."""
+        level = await session.scalar(
+            select(Generation.level)
+            .where(Generation.user_id == user_id, Generation.status == GenerationStatus.WAITING)
+            .limit(1)
+        )
+        if level is None:
+            return []
+        cap = self._settings.inflight_cap_for(level)
+        active, _waiting = await self._counts(session, user_id)
+        room = None if not cap else max(cap - active, 0)
+        if room == 0:
+            return []
+        query = (
+            select(Generation)
+            .where(Generation.user_id == user_id, Generation.status == GenerationStatus.WAITING)
+            .order_by(Generation.id)
+        )
+        if room is not None:
+            query = query.limit(room)
+        now = self._clock.now()
+        promoted = []
+        for row in (await session.execute(query)).scalars():
+            row.status = GenerationStatus.QUEUED
+            row.enqueued_at = now
+            promoted.append(row.id)
+        await session.flush()
+        return promoted
+
+
+def _options_dict(options: ImageOptions) -> dict[str, Any]:
+    return {k: v for k, v in asdict(options).items() if v is not None}
+
+
+def _view(row: Generation) -> JobView:
+    return JobView(
+        id=row.id,
+        user_id=row.user_id,
+        chat_id=row.chat_id,
+        prompt=row.prompt,
+        model=ModelId(row.model_requested),
+        level=Level(row.level),
+        options=ImageOptions(**(row.options or {})),
+        units=row.units,
+        quota_day=row.quota_day,
+        locale=row.locale,
+        status_message_id=row.status_message_id,
+        enqueued_at=row.enqueued_at,
+        attempt=row.job_attempts,
+    )

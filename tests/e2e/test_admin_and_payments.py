@@ -86,13 +86,13 @@ async def test_setlevel_for_three_days_unlocks_pro_warns_once_then_locks(tmp_pat
 
         assert h.app is not None
         clock.advance(timedelta(days=1, hours=23))  # 25 h left: not yet
-        assert await h.app.dp["notifier"].check() == 0
+        assert await h.app.notifier.check() == 0
         clock.advance(timedelta(hours=2))  # 23 h left
         mark = h.tg.mark()
-        assert await h.app.dp["notifier"].check() == 1
-        assert await h.app.dp["notifier"].check() == 0
+        assert await h.app.notifier.check() == 1
+        assert await h.app.notifier.check() == 0
         await h.restart()  # start-up checks too, and must not warn again
-        assert h.app is not None and await h.app.dp["notifier"].check() == 0
+        assert h.app is not None and await h.app.notifier.check() == 0
         warnings = [t for t in h.texts(IVAN, since=mark) if "заканчивается" in t]
         assert warnings == [
             "Ваша подписка заканчивается 2026-11-26 12:00 UTC. "
@@ -101,9 +101,9 @@ async def test_setlevel_for_three_days_unlocks_pro_warns_once_then_locks(tmp_pat
 
         clock.advance(timedelta(hours=23, minutes=1))  # the three days are over
         mark = h.tg.mark()
-        assert await h.app.dp["notifier"].check() == 1
+        assert await h.app.notifier.check() == 1
         assert h.texts(IVAN, since=mark) == ["Ваша подписка закончилась. Продлить: /subscribe."]
-        assert await h.app.dp["notifier"].check() == 0
+        assert await h.app.notifier.check() == 0
         user = await h.user(IVAN.id)
         assert (user.level, user.level_until) == (Level.USER, None)
 
@@ -130,7 +130,7 @@ async def test_startup_check_sends_the_warning_a_stopped_bot_missed(tmp_path: Pa
             "Your subscription ends on 2026-11-26 12:00 UTC. "
             "Renew it with /subscribe to keep FLUX Pro and the higher limit."
         ]
-        assert h.app is not None and await h.app.dp["notifier"].check() == 0
+        assert h.app is not None and await h.app.notifier.check() == 0
         await h.restart()
         assert len(h.texts(ANN, since=mark)) == 1
 
@@ -143,9 +143,9 @@ async def test_banned_subscriber_is_not_messaged_when_the_level_ends(tmp_path: P
         assert h.app is not None
         mark = h.tg.mark()
         clock.advance(timedelta(days=2, hours=1))
-        assert await h.app.dp["notifier"].check() == 0
+        assert await h.app.notifier.check() == 0
         clock.advance(timedelta(days=1))
-        assert await h.app.dp["notifier"].check() == 0
+        assert await h.app.notifier.check() == 0
         assert h.tg.calls_of("sendMessage", since=mark, chat_id=ANN.id) == []
         user = await h.user(ANN.id)
         assert (user.level, user.level_until, user.is_banned) == (Level.USER, None, True)

@@ -12,8 +12,9 @@ import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
-from bot.app import Services, build_services, create_dispatcher
+from bot.app import Services, attach_worker, build_services, create_dispatcher
 from bot.clock import ManualClock
+from bot.i18n import create_i18n
 from bot.telegram import create_bot
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.telegram import FakeTelegram
@@ -30,8 +31,11 @@ class BotUnderTest:
     _ids: Any
 
     async def feed(self, update: dict[str, Any]) -> Any:
+        """Handle the update, then let the in-process workers finish the jobs it queued."""
         update = {"update_id": next(self._ids), **update}
-        return await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        result = await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        await self.services.queue.drained()
+        return result
 
 
 @pytest.fixture
@@ -43,7 +47,10 @@ async def make_bot(db_url: str, clock: ManualClock) -> AsyncIterator[Callable[..
         stubs = default_stubs()
         services = await build_services(make_settings(db_url, **env), clock, providers=list(stubs.values()))
         bot = create_bot(TOKEN, tg.url)
-        under_test = BotUnderTest(tg, bot, create_dispatcher(services), services, stubs, itertools.count(1))
+        i18n = create_i18n()
+        dp = create_dispatcher(services, i18n)
+        attach_worker(services, bot, i18n)
+        under_test = BotUnderTest(tg, bot, dp, services, stubs, itertools.count(1))
         made.append(under_test)
         return under_test
 

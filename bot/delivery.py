@@ -1,0 +1,165 @@
+"""Everything a worker says on Telegram: the image with its caption, progress, and short notices.
+
+Workers know no Dispatcher, so the locale is set here from the one stored with the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import io
+import logging
+from collections.abc import AsyncIterator
+
+from aiogram import Bot
+from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from PIL import Image
+
+from bot.catalog import MODELS
+from bot.i18n import pick_locale
+from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
+from bot.services.jobs import JobView, Settled
+from bot.texts import CAPTION_LIMIT, fit_html, model_title
+
+log = logging.getLogger(__name__)
+
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for about 5 s
+
+
+class Delivery:
+    def __init__(self, bot: Bot, i18n: I18n) -> None:
+        self._bot = bot
+        self._i18n = i18n
+
+    @contextlib.contextmanager
+    def _locale(self, locale: str | None):  # type: ignore[no-untyped-def]
+        with self._i18n.context(), self._i18n.use_locale(pick_locale(locale)):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def progress(self, job: JobView) -> AsyncIterator[None]:
+        """ "sending photo…" repeated while the work runs; a failure to show it is never an error."""
+        if job.chat_id is None:
+            yield
+            return
+        chat_id = job.chat_id
+
+        async def repeat() -> None:
+            while True:
+                try:
+                    await self._bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
+                except TelegramAPIError as exc:
+                    log.debug("chat action not shown: %s", type(exc).__name__)
+                    return
+                await asyncio.sleep(CHAT_ACTION_EVERY)
+
+        task = asyncio.create_task(repeat(), name=f"chat-action-{job.id}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> int:
+        """Send every image; returns the id of the first message (the proof of delivery)."""
+        assert job.chat_id is not None
+        first: int | None = None
+        with self._locale(job.locale):
+            for image in result.images:
+                caption = caption_for(result, image, job.prompt, left, limit)
+                sent = await self._send_image(job.chat_id, image, caption)
+                first = first if first is not None else sent.message_id
+        assert first is not None
+        return first
+
+    async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
+        """As a photo when Telegram will take it as one, otherwise as a file, so the image still arrives."""
+        extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
+        file = BufferedInputFile(image.data, filename=f"image.{extension}")
+        if _fits_photo(image.data):
+            try:
+                return await self._bot.send_photo(chat_id, file, caption=caption)
+            except TelegramBadRequest as exc:
+                log.warning("photo rejected (%s); sending as a document", exc.message[:100])
+        return await self._bot.send_document(chat_id, file, caption=caption)
+
+    async def clear_status(self, chat_id: int | None, message_id: int | None) -> None:
+        if chat_id is None or message_id is None:
+            return
+        try:
+            await self._bot.delete_message(chat_id, message_id)
+        except TelegramAPIError as exc:  # an old or already-deleted status message is not worth failing over
+            log.debug("status message not deleted: %s", type(exc).__name__)
+
+    async def failed(self, job: JobView, failure: GenerationFailed) -> None:
+        with self._locale(job.locale):
+            if failure.reason is FailureReason.INVALID_REQUEST:
+                text = _("That description is too long or empty. Please send a shorter text.")
+            else:
+                text = _(
+                    "Sorry, every image service failed just now. Your limit was not charged; please try again later."
+                )
+        await self.notify(job.chat_id, text)
+
+    async def undelivered(self, job: JobView) -> None:
+        with self._locale(job.locale):
+            text = _("I made your image but Telegram would not take it. Your limit was not charged; please try again.")
+        await self.notify(job.chat_id, text)
+
+    async def given_up(self, job: Settled) -> None:
+        with self._locale(job.locale):
+            text = _(
+                "Your image request failed several times and was stopped. Nothing was charged — please send it again."
+            )
+        await self.clear_status(job.chat_id, job.status_message_id)
+        await self.notify(job.chat_id, text)
+
+    async def interrupted(self, job: Settled) -> None:
+        with self._locale(job.locale):
+            text = _(
+                "Your last image request was interrupted by a restart. Nothing was charged — please send it again."
+            )
+        await self.clear_status(job.chat_id, job.status_message_id)
+        await self.notify(job.chat_id, text)
+
+    async def notify(self, chat_id: int | None, text: str) -> None:
+        if chat_id is None:
+            return
+        try:
+            await self._bot.send_message(chat_id, text)
+        except TelegramAPIError as exc:
+            log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
+
+
+def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, left: int | None, limit: int) -> str:
+    """Model (and the fallback, if one made it), the escaped prompt cut to fit, and what is left today."""
+    made_by = model_title(image.step)
+    upstream = image.model.rsplit("/", 1)[-1]
+    head = f"{MODELS[image.step].emoji} <b>{html.escape(made_by)}</b> <i>({html.escape(upstream)})</i>\n"
+    if image.step != result.requested:
+        head += (
+            _("↪️ {requested} was unavailable, so {made_by} made this one.").format(
+                requested=html.escape(model_title(result.requested)), made_by=html.escape(made_by)
+            )
+            + "\n"
+        )
+    if left is None:
+        tail = "\n" + _("Images left today: unlimited")
+    else:
+        tail = "\n" + _("Images left today: {left} of {limit}").format(left=left, limit=limit)
+    return fit_html(head, prompt, tail, CAPTION_LIMIT, wrap="📝 {}")
+
+
+def _fits_photo(data: bytes) -> bool:
+    if len(data) > PHOTO_MAX_BYTES:
+        return False
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+    return width + height <= 10000 and max(width, height) / max(min(width, height), 1) <= 20

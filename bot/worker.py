@@ -1,0 +1,228 @@
+"""A worker runs jobs: claim a row under a lease, call the chain, deliver, settle, start what waits.
+
+It knows no Dispatcher: a Bot to send with (through `Delivery`), the services, and the row.
+
+Delivery window: the image is sent first and its message id written right after (`mark_sent`).
+A crash between the two (milliseconds) is the one case where a job can run again and the user get
+the image twice; it is never lost and never charged twice. Once the message id is written, the job
+is never run again or refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.delivery import Delivery
+from bot.queue import JobQueue
+from bot.services.generation import GenerationFailed, GenerationResult, GenerationService
+from bot.services.jobs import GenerationJobs, JobView, Settled
+from bot.services.quota import QuotaService
+from bot.services.users import UserService
+from bot.web.metrics import Metrics
+from models import GenerationStatus
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Unique per process start: a restarted worker must not think it still holds its old leases."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        jobs: GenerationJobs,
+        generation: GenerationService,
+        delivery: Delivery,
+        queue: JobQueue,
+        quota: QuotaService,
+        users: UserService,
+        settings: Settings,
+        clock: Clock,
+        owner: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._generation = generation
+        self._delivery = delivery
+        self._queue = queue
+        self._quota = quota
+        self._users = users
+        self._clock = clock
+        self.owner = owner or worker_id()
+        self._metrics = metrics or Metrics()
+        self._lease = timedelta(seconds=settings.job_redelivery_timeout)
+        self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
+        self._slots = asyncio.Semaphore(max(settings.workers, 1))
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- the queue calls this ------------------------------------------------------------------
+
+    async def handle(self, generation_id: int) -> bool:
+        """Run the most deserving job; True when this message may be acknowledged."""
+        async with self._tracked(), self._slots:
+            claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
+            if claimed is None:
+                return True  # nothing waits: the job was done, cancelled, or is held by a live worker
+            if isinstance(claimed, Settled):
+                await self._settled(claimed)
+                return True
+            try:
+                await self._run(claimed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The lease lapses and recovery puts the job back (at most JOB_MAX_ATTEMPTS times).
+                log.exception("generation %s: worker failed", claimed.id)
+                return False
+            return True
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Until no job runs or waits for a slot (tests and benchmarks use this)."""
+        await self._idle.wait()
+
+    async def stop(self, grace: float) -> None:
+        """Let running jobs finish for `grace` seconds; the rest go back on the queue, not refunded."""
+        pending = {t for t in self._tasks if not t.done()}
+        if not pending:
+            return
+        log.info("waiting up to %.0fs for %d running job(s)", grace, len(pending))
+        _done, still = await asyncio.wait(pending, timeout=grace)
+        for task in still:
+            task.cancel()
+        if still:
+            await asyncio.wait(still, timeout=10)
+            log.info("%d job(s) left on the queue for the next worker", len(still))
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._idle.set()
+
+    # --- one job -------------------------------------------------------------------------------
+
+    async def _run(self, job: JobView) -> None:
+        if job.enqueued_at is not None:
+            self._metrics.job_started((self._clock.now() - job.enqueued_at).total_seconds())
+        if job.attempt > 1:
+            self._metrics.redelivered()
+        with self._metrics.in_flight():
+            settled, outcome = await self._work(job)
+        if isinstance(outcome, GenerationResult):
+            fallback = outcome.first.step.value if outcome.fallback_used else None
+            provider: str | None = outcome.first.provider
+        else:
+            fallback, provider = None, None
+        status = settled.status.value if settled is not None else "lease_lost"
+        self._metrics.job_finished(job.model.value, provider, status, outcome.latency_ms / 1000, fallback)
+        if settled is not None:
+            await self._queue.enqueue_many(settled.promoted)
+
+    async def _work(self, job: JobView) -> tuple[Settled | None, GenerationResult | GenerationFailed]:
+        renewer = asyncio.create_task(self._keep_lease(job.id), name=f"lease-{job.id}")
+        try:
+            async with self._delivery.progress(job):
+                outcome = await self._generation.generate(job.request)
+            if isinstance(outcome, GenerationFailed):
+                settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.FAILED, outcome)
+                if settled is not None:
+                    await self._delivery.clear_status(job.chat_id, job.status_message_id)
+                    await self._delivery.failed(job, outcome)
+            else:
+                # Once sending starts, see it through: a stop now must not lose or repeat the image.
+                delivering = asyncio.ensure_future(self._deliver(job, outcome))
+                try:
+                    settled = await asyncio.shield(delivering)
+                except asyncio.CancelledError:
+                    await delivering
+                    raise
+        except asyncio.CancelledError:
+            await asyncio.shield(self._jobs.put_back(job.id, self.owner))
+            raise
+        finally:
+            renewer.cancel()
+        return settled, outcome
+
+    async def _deliver(self, job: JobView, result: GenerationResult) -> Settled | None:
+        made = len(result.images)
+        left, limit = await self._left_after(job, made)
+        try:
+            if job.chat_id is None:
+                raise LookupError("no chat to deliver to")
+            message_id = await self._delivery.send_images(job, result, left, limit)
+        except TelegramForbiddenError:
+            log.info("generation %s: user %s blocked the bot; unit released", job.id, job.user_id)
+            if job.user_id is not None:
+                await self._users.set_blocked(job.user_id, True)
+            return await self._jobs.finish(
+                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="TelegramForbiddenError"
+            )
+        except (TelegramAPIError, LookupError) as exc:
+            log.warning("generation %s: image not delivered (%s); unit released", job.id, type(exc).__name__)
+            settled = await self._jobs.finish(
+                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=type(exc).__name__
+            )
+            if settled is not None:
+                await self._delivery.clear_status(job.chat_id, job.status_message_id)
+                await self._delivery.undelivered(job)
+            return settled
+        await self._jobs.mark_sent(job.id, self.owner, message_id)
+        settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=made)
+        await self._delivery.clear_status(job.chat_id, job.status_message_id)
+        return settled
+
+    async def _left_after(self, job: JobView, made: int) -> tuple[int | None, int]:
+        """Images left today as they will stand once units that made no image are back."""
+        if job.user_id is None:
+            return None, 0
+        status = await self._quota.status(job.user_id, job.level)
+        if status.limit == 0:
+            return None, 0
+        used = status.used - max(job.units - made, 0)
+        return max(status.limit - used, 0), status.limit
+
+    async def _keep_lease(self, generation_id: int) -> None:
+        """Renew while the job runs, so a long provider call is not taken by a second worker."""
+        while True:
+            await asyncio.sleep(self._renew_every)
+            try:
+                if not await self._jobs.renew(generation_id, self.owner, self._lease):
+                    log.warning("generation %s: lease taken over by another worker", generation_id)
+                    return
+            except Exception as exc:  # the database may be back before the lease runs out
+                log.warning("generation %s: lease not renewed (%s)", generation_id, type(exc).__name__)
+
+    async def _settled(self, settled: Settled) -> None:
+        """A job closed at claim time: given up after too many attempts, or found delivered."""
+        if settled.status is GenerationStatus.FAILED:
+            await self._delivery.given_up(settled)
+        await self._queue.enqueue_many(settled.promoted)

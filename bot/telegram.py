@@ -1,4 +1,5 @@
-"""The Bot object: configurable Bot API server, HTML by default, and 429 handling aiogram lacks."""
+"""The Bot object: configurable Bot API server, HTML by default, 429 handling aiogram lacks, and
+optional pacing of sends so several processes together stay under Telegram's limits."""
 
 from __future__ import annotations
 
@@ -13,8 +14,35 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods import (
+    CopyMessage,
+    CopyMessages,
+    ForwardMessage,
+    ForwardMessages,
+    GetUpdates,
+    SendAnimation,
+    SendAudio,
+    SendContact,
+    SendDice,
+    SendDocument,
+    SendGame,
+    SendInvoice,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPaidMedia,
+    SendPhoto,
+    SendPoll,
+    SendSticker,
+    SendVenue,
+    SendVideo,
+    SendVideoNote,
+    SendVoice,
+    TelegramMethod,
+)
 from aiogram.methods.base import Response, TelegramType
+
+from bot.coordination.ratelimit import SendRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +72,36 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 attempt += 1
 
 
-def create_bot(token: str, api_url: str, **session_kwargs: Any) -> Bot:
+# Methods that post a new message into a chat: these count against Telegram's send limits. Edits,
+# deletions, chat actions and callback answers do not queue behind them.
+PACED_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
+    SendMessage, SendPhoto, SendDocument, SendMediaGroup, SendAnimation, SendAudio, SendVideo,
+    SendVideoNote, SendVoice, SendSticker, SendLocation, SendVenue, SendContact, SendPoll, SendDice,
+    SendGame, SendInvoice, SendPaidMedia, CopyMessage, CopyMessages, ForwardMessage, ForwardMessages,
+)  # fmt: skip
+
+
+class SendRateMiddleware(BaseRequestMiddleware):
+    """Waits for the bot-wide and the per-chat bucket before each message-sending call."""
+
+    def __init__(self, limiter: SendRateLimiter) -> None:
+        self.limiter = limiter
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None) if isinstance(method, PACED_METHODS) else None
+        if chat_id is not None:
+            await self.limiter.wait(bot.id, chat_id)
+        return await make_request(bot, method)
+
+
+def create_bot(token: str, api_url: str, *, rate_limiter: SendRateLimiter | None = None, **session_kwargs: Any) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
     session.middleware(RetryAfterMiddleware())
+    if rate_limiter is not None:
+        session.middleware(SendRateMiddleware(rate_limiter))  # inside the retry: a repeat is a send too
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from bot.catalog import MODELS, chain_for
+from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.levels import Level
 from bot.providers.base import (
     ErrorKind,
@@ -105,9 +107,15 @@ GenerationOutcome = GenerationResult | GenerationFailed
 
 
 class GenerationService:
-    def __init__(self, providers: Sequence[ImageProvider], health: ProviderHealth | None = None) -> None:
+    def __init__(
+        self,
+        providers: Sequence[ImageProvider],
+        health: ProviderHealth | None = None,
+        limiter: ConcurrencyLimiter | None = None,
+    ) -> None:
         self._providers = list(providers)
         self._health = health
+        self._limiter = limiter  # caps calls per chain step across every worker sharing it
 
     def provider_for(self, model: ModelId) -> ImageProvider | None:
         for provider in self._providers:
@@ -157,7 +165,7 @@ class GenerationService:
                 name = provider.name if provider else MODELS[step].provider
                 attempts.append(Attempt(name, step.value, ErrorKind.NOT_CONFIGURED.value))
                 continue
-            if self._health is not None and self._health.cooling_down(_key(provider, step)):
+            if self._health is not None and await self._health.cooling_down(_key(provider, step)):
                 attempts.append(Attempt(provider.name, step.value, COOLING_DOWN))
                 cooling.append((step, provider))
                 continue
@@ -177,7 +185,9 @@ class GenerationService:
         started = time.monotonic()
         key = _key(provider, step)
         try:
-            image = await provider.generate(step, prompt, options)
+            async with self._slot(step):
+                started = time.monotonic()  # latency is the provider's, not the wait for a slot
+                image = await provider.generate(step, prompt, options)
         except ProviderError as exc:
             latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
             attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
@@ -186,7 +196,7 @@ class GenerationService:
                 exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
             )  # fmt: skip
             if self._health is not None:
-                self._health.failed(key, exc.kind)
+                await self._health.failed(key, exc.kind)
             return None
         except asyncio.CancelledError:
             raise
@@ -200,12 +210,17 @@ class GenerationService:
                 provider.name, step.value, type(exc).__name__, latency,
             )  # fmt: skip
             if self._health is not None:
-                self._health.failed(key, ErrorKind.UNAVAILABLE)
+                await self._health.failed(key, ErrorKind.UNAVAILABLE)
             return None
         if self._health is not None:
-            self._health.succeeded(key)
+            await self._health.succeeded(key)
         attempts.append(Attempt(image.provider, image.model, "ok", None, "", _ms(started)))
         return _as_generated(image, step)
+
+    def _slot(self, step: ModelId) -> AbstractAsyncContextManager[None]:
+        if self._limiter is None:
+            return nullcontext()
+        return self._limiter.slot(step.value)
 
 
 def validate(request: GenerationRequest) -> str | None:

@@ -1,10 +1,16 @@
 """Provider cool-downs: a step that keeps failing is skipped for a while instead of making every
-user wait out its timeout. Reads the injectable clock, so tests move time instead of sleeping."""
+user wait out its timeout. Reads the injectable clock, so tests move time instead of sleeping.
+
+The policy (which failures count, how long to rest) lives here; the state lives in a `HealthStore`:
+in memory for a single process, in Redis (bot.coordination.redis_health) when several workers must
+agree that a provider is resting.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.providers.base import ErrorKind
@@ -12,16 +18,70 @@ from bot.providers.base import ErrorKind
 # Failures that say "this service is in trouble right now", not "this prompt was bad".
 OUTAGE = frozenset({ErrorKind.UNAVAILABLE, ErrorKind.TIMEOUT})
 IMMEDIATE = {ErrorKind.RATE_LIMITED: timedelta(seconds=60), ErrorKind.AUTH: timedelta(minutes=5)}
+MAX_DOUBLINGS = 30  # beyond this the pause is capped anyway; keeps 2**n from overflowing a timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """After `threshold` outages in a row: base, 2*base, 4*base ... capped at `longest` (seconds)."""
+
+    threshold: int
+    base: float
+    longest: float
+
+    def pause(self, failures: int) -> float | None:
+        """Seconds to rest after the n-th failure in a row, or None below the threshold."""
+        if failures < self.threshold:
+            return None
+        return min(self.base * 2 ** min(failures - self.threshold, MAX_DOUBLINGS), self.longest)
+
+
+class HealthStore(Protocol):
+    """Where cool-downs live. Times are epoch seconds from the injectable clock."""
+
+    async def resting_until(self, key: str) -> float | None: ...
+
+    async def forget(self, key: str) -> None: ...
+
+    async def rest(self, key: str, until: float) -> None:
+        """Rest until `until`, whatever was set before; keeps the failure count."""
+
+    async def record_outage(self, key: str, now: float, backoff: Backoff) -> None:
+        """Count one more outage and, past the threshold, rest per `backoff` — as one atomic step."""
 
 
 @dataclass(slots=True)
 class _State:
     failures: int = 0
-    until: datetime | None = None
+    until: float | None = None
+
+
+class MemoryHealthStore:
+    """One process's view: after a restart every provider deserves a fresh try."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, _State] = {}
+
+    async def resting_until(self, key: str) -> float | None:
+        state = self._states.get(key)
+        return state.until if state is not None else None
+
+    async def forget(self, key: str) -> None:
+        self._states.pop(key, None)
+
+    async def rest(self, key: str, until: float) -> None:
+        self._states.setdefault(key, _State()).until = until
+
+    async def record_outage(self, key: str, now: float, backoff: Backoff) -> None:
+        state = self._states.setdefault(key, _State())
+        state.failures += 1
+        pause = backoff.pause(state.failures)
+        if pause is not None:
+            state.until = now + pause
 
 
 class ProviderHealth:
-    """In memory on purpose: after a restart every provider deserves a fresh try."""
+    """Decides from each attempt's outcome whether a step should rest; the store shares the verdict."""
 
     def __init__(
         self,
@@ -29,29 +89,26 @@ class ProviderHealth:
         threshold: int = 3,
         base: timedelta = timedelta(seconds=30),
         longest: timedelta = timedelta(minutes=10),
+        *,
+        store: HealthStore | None = None,
     ) -> None:
         self._clock = clock
-        self._threshold = threshold
-        self._base = base
-        self._longest = longest
-        self._states: dict[str, _State] = {}
+        self._backoff = Backoff(threshold, base.total_seconds(), longest.total_seconds())
+        self._store: HealthStore = store if store is not None else MemoryHealthStore()
 
-    def cooling_down(self, key: str) -> bool:
-        state = self._states.get(key)
-        return state is not None and state.until is not None and self._clock.now() < state.until
+    async def cooling_down(self, key: str) -> bool:
+        until = await self._store.resting_until(key)
+        return until is not None and self._now() < until
 
-    def succeeded(self, key: str) -> None:
-        self._states.pop(key, None)
+    async def succeeded(self, key: str) -> None:
+        await self._store.forget(key)
 
-    def failed(self, key: str, kind: ErrorKind) -> None:
-        state = self._states.setdefault(key, _State())
+    async def failed(self, key: str, kind: ErrorKind) -> None:
         if kind in IMMEDIATE:
-            state.until = self._clock.now() + IMMEDIATE[kind]
-            return
-        if kind not in OUTAGE:
-            return
-        state.failures += 1
-        if state.failures >= self._threshold:
+            await self._store.rest(key, self._now() + IMMEDIATE[kind].total_seconds())
+        elif kind in OUTAGE:
             # 30 s, 60 s, 120 s ... while the outage lasts, capped.
-            pause = min(self._base * 2 ** (state.failures - self._threshold), self._longest)
-            state.until = self._clock.now() + pause
+            await self._store.record_outage(key, self._now(), self._backoff)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()

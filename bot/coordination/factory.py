@@ -1,0 +1,92 @@
+"""Builds the coordination pieces: shared through Redis when REDIS_URL is set, in memory otherwise."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.coordination.concurrency import ConcurrencyLimiter, MemoryConcurrency
+from bot.coordination.ratelimit import MemorySendLimiter, SendRateLimiter, SendRates
+from bot.coordination.redis_common import REDIS_ERRORS
+from bot.coordination.redis_concurrency import RedisConcurrency
+from bot.coordination.redis_health import RedisHealthStore
+from bot.coordination.redis_ratelimit import RedisSendLimiter
+from bot.services.health import ProviderHealth
+
+log = logging.getLogger(__name__)
+
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_COMMAND_TIMEOUT = 5.0
+# redis-py 7 retries 10 times by default (seconds per call while Redis is down); a blip needs fewer.
+REDIS_RETRIES = 2
+
+
+class CoordinationUnavailable(Exception):
+    """Redis was configured but cannot be used; the message never contains the URL (it may hold a password)."""
+
+
+@dataclass
+class Coordination:
+    health: ProviderHealth
+    limiter: ConcurrencyLimiter
+    telegram_limiter: SendRateLimiter
+    redis: Redis | None  # decode_responses=True; None in memory mode
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def send_rates(settings: Settings) -> SendRates:
+    return SendRates.of(settings.telegram_rate, settings.telegram_chat_rate, settings.telegram_chat_burst)
+
+
+async def build_coordination(settings: Settings, clock: Clock) -> Coordination:
+    """Memory without REDIS_URL; with it, Redis is pinged now so a bad URL stops start-up, not a request."""
+    rates = send_rates(settings)
+    if settings.redis_url is None:
+        return Coordination(
+            health=ProviderHealth(clock),
+            limiter=MemoryConcurrency(settings.provider_concurrency),
+            telegram_limiter=MemorySendLimiter(rates),
+            redis=None,
+        )
+    redis = await connect_redis(settings.redis_url)
+    namespace = settings.redis_namespace
+    return Coordination(
+        health=ProviderHealth(clock, store=RedisHealthStore(redis, namespace)),
+        limiter=RedisConcurrency(redis, namespace, settings.provider_concurrency),
+        telegram_limiter=RedisSendLimiter(redis, namespace, rates),
+        redis=redis,
+    )
+
+
+async def connect_redis(url: str) -> Redis:
+    """A client that has answered PING, or CoordinationUnavailable (without the URL or its secrets)."""
+    try:
+        redis = Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_COMMAND_TIMEOUT,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.2), REDIS_RETRIES),
+        )
+    except ValueError:
+        raise CoordinationUnavailable("REDIS_URL is not a usable Redis URL") from None
+    try:
+        await redis.ping()
+    except AuthenticationError:
+        await redis.aclose()
+        raise CoordinationUnavailable("Redis at REDIS_URL refused the credentials") from None
+    except REDIS_ERRORS as exc:
+        await redis.aclose()
+        log.debug("Redis ping failed: %s", type(exc).__name__)
+        raise CoordinationUnavailable("Redis at REDIS_URL did not answer") from None
+    return redis

@@ -9,6 +9,9 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.i18n import pick_locale
 from bot.services.users import UserView
@@ -22,17 +25,32 @@ def router_factory() -> Router:
     return router
 
 
+def is_outage(exc: BaseException) -> bool:
+    """The database or Redis is unreachable: an operator's problem that passes, not a bug."""
+    if isinstance(exc, DBAPIError):
+        # A failed connect surfaces as a bare DBAPIError; integrity or SQL errors (subclasses) are bugs.
+        return exc.connection_invalidated or type(exc) in (DBAPIError, OperationalError, InterfaceError)
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError))
+
+
 async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:
     update = event.update
-    log.error(
-        "update %s failed: %s",
-        update.update_id,
-        type(event.exception).__name__,
-        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
-    )
+    outage = is_outage(event.exception)
+    if outage:  # expected while a server restarts: one line, no traceback
+        log.warning("update %s not handled: %s (database or Redis unreachable)", update.update_id, _name(event))
+    else:
+        log.error(
+            "update %s failed: %s",
+            update.update_id,
+            _name(event),
+            exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+        )
     # Error handlers run outside the locale middleware, so the locale is set here again.
     with i18n_core.context(), i18n_core.use_locale(pick_locale(user.language_code if user else None)):
-        text = _("Something went wrong on my side. Please try again in a moment.")
+        if outage:
+            text = _("I'm busy right now. Nothing was charged — please try again in a minute.")
+        else:
+            text = _("Something went wrong on my side. Please try again in a moment.")
     try:
         if update.message is not None:
             await update.message.answer(text)
@@ -41,6 +59,10 @@ async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = N
     except Exception as exc:  # the chat may be gone; nothing more to do
         log.warning("could not report the error to the user: %s", type(exc).__name__)
     return True
+
+
+def _name(event: ErrorEvent) -> str:
+    return type(event.exception).__name__
 
 
 async def _tell_presser(query: CallbackQuery, text: str) -> None:

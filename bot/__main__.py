@@ -60,6 +60,7 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.app import BotApp
+    from bot.coordination.factory import CoordinationUnavailable
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -79,6 +80,9 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
     except TelegramUnauthorizedError:
         print("Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather", file=sys.stderr)
         return 2
+    except CoordinationUnavailable as exc:
+        print(f"{exc}: check REDIS_URL", file=sys.stderr)
+        return 1
     except RedisError as exc:
         # No URL or message: either may carry a password.
         print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
+from bot.coordination.factory import Coordination, build_coordination
 from bot.coordination.leases import Leases
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
 from bot.delivery import Delivery
@@ -34,14 +35,13 @@ from bot.providers.pollinations import PollinationsProvider
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.services.generation import GenerationService
-from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.telegram import create_bot
-from bot.web.health import Check, database_check
+from bot.web.health import Check, database_check, ping_check
 from bot.web.metrics import Metrics
 from bot.web.middleware import UpdateCounter
 from bot.web.server import add_webhook, build_web_app, serve
@@ -95,6 +95,7 @@ class Services:
     jobs: GenerationJobs
     queue: JobQueue
     leases: Leases
+    coordination: Coordination
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
@@ -123,6 +124,7 @@ class Services:
                 await provider.aclose()
             except Exception as exc:
                 log.warning("closing %s failed: %s", provider.name, type(exc).__name__)
+        await self.coordination.aclose()
         await self.engine.dispose()
 
 
@@ -136,7 +138,8 @@ async def build_services(
     sessions = create_session_factory(engine)
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
-    generation = GenerationService(providers, ProviderHealth(clock))
+    coordination = await build_coordination(settings, clock)
+    generation = GenerationService(providers, coordination.health, coordination.limiter)
     users = UserService(sessions, clock, settings.admin_ids)
     queue = JobQueue(create_broker(settings))
     await queue.start()
@@ -152,6 +155,7 @@ async def build_services(
         jobs=GenerationJobs(sessions, quota, clock, settings),
         queue=queue,
         leases=Leases(sessions, clock),
+        coordination=coordination,
         reports=ReportService(sessions, users, quota, clock),
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate),
@@ -284,7 +288,12 @@ class BotApp:
         if settings.workers == 0 and settings.redis_url is None:
             raise ValueError("WORKERS=0 needs REDIS_URL: without a shared queue nothing would run the jobs")
         services = await build_services(settings, clock)
-        bot = create_bot(settings.bot_token.get_secret_value(), settings.telegram_api_url, **bot_kwargs)
+        bot = create_bot(
+            settings.bot_token.get_secret_value(),
+            settings.telegram_api_url,
+            rate_limiter=services.coordination.telegram_limiter,
+            **bot_kwargs,
+        )
         i18n = create_i18n()
         return cls(services, bot, create_dispatcher(services, i18n), i18n)
 
@@ -363,6 +372,8 @@ class BotApp:
     def web_app(self) -> web.Application:
         services = self.services
         checks: dict[str, Check] = {"database": database_check(services.engine), "queue": services.queue.ping}
+        if services.coordination.redis is not None:
+            checks["redis"] = ping_check(services.coordination.redis)
         return build_web_app(checks=checks, metrics=self.metrics)
 
     async def _refresh_metrics(self) -> None:

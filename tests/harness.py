@@ -68,6 +68,8 @@ class Harness:
             "HF_TIMEOUT": 3,
             "POLLINATIONS_TIMEOUT": 2,
             "BROADCAST_RATE": 30,
+            # Functional tests talk to one chat fast; the pacing itself is tested in tests/coordination.
+            "TELEGRAM_CHAT_BURST": 100,
         }
         if self.keys:
             values |= {"GEMINI_API_KEY": GEMINI_KEY, "HF_TOKEN": HF_KEY, "REPLICATE_API_TOKEN": REPLICATE_KEY}

@@ -63,7 +63,7 @@ async def test_a_delivered_job_keeps_its_unit_and_a_failed_one_releases_it(
 
 
 async def test_refusals_take_nothing(sessions: SessionFactory, clock: ManualClock) -> None:
-    jobs, quota = await _jobs(sessions, clock, DAILY_LIMIT_USER=1, INFLIGHT_CAP="user:0")
+    jobs, _ = await _jobs(sessions, clock, DAILY_LIMIT_USER=1, INFLIGHT_CAP="user:0")
     assert (await jobs.submit(**_ask(model=ModelId.FLUX_PRO))).status is SubmitStatus.FORBIDDEN
     assert (await jobs.submit(**_ask(prompt="  "))).status is SubmitStatus.INVALID
     assert (await jobs.submit(**_ask())).status is SubmitStatus.QUEUED

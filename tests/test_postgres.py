@@ -21,8 +21,8 @@ from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import Profile, UserService
-from tests.conftest import make_settings
 from models import GenerationStatus
+from tests.conftest import make_settings
 from tests.support import default_stubs, run_job
 
 pytestmark = pytest.mark.postgres

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import positions
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
@@ -28,6 +29,7 @@ from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
+from bot.positions import LinePositions
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import HFReplicateProvider
@@ -278,6 +280,7 @@ class BotApp:
         self.notifier = SubscriptionNotifier(
             bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
         )
+        self.positions = LinePositions(bot, services.jobs, i18n, services.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_consuming = asyncio.Event()
 
@@ -394,6 +397,10 @@ class BotApp:
         self._spawn(
             leases.run_singleton("subscription-notifier", self.owner, CHECK_EVERY_SECONDS, self.notifier.check),
             "subscription-notifier",
+        )
+        self._spawn(
+            leases.run_singleton("queue-positions", self.owner, positions.EVERY_SECONDS, self.positions.update),
+            "queue-positions",
         )
 
     async def stop_background(self) -> None:

@@ -100,6 +100,18 @@ class Settled:
 
 
 @dataclass(frozen=True, slots=True)
+class InLine:
+    """A queued job as the line shows it: who to tell, and where their status message is."""
+
+    generation_id: int
+    chat_id: int
+    status_message_id: int
+    model: ModelId
+    locale: str | None
+    enqueued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Recovered:
     requeued: list[int]  # back on the queue: kick one message each
     refunded: list[Settled]  # too old to resume: units back, the user is told
@@ -348,6 +360,38 @@ class GenerationJobs:
         async with self._sessions() as session:
             count = await session.scalar(
                 select(func.count()).select_from(Generation).where(Generation.status == GenerationStatus.QUEUED)
+            )
+            return int(count or 0)
+
+    async def line(self, limit: int = 500) -> list[InLine]:
+        """Queued jobs in the order workers will take them (priority first, then age)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    Generation.id,
+                    Generation.chat_id,
+                    Generation.status_message_id,
+                    Generation.model_requested,
+                    Generation.locale,
+                    Generation.enqueued_at,
+                )
+                .where(Generation.status == GenerationStatus.QUEUED)
+                .order_by(Generation.priority.desc(), Generation.id)
+                .limit(limit)
+            )
+            return [
+                InLine(gid, chat, msg, ModelId(model), locale, enqueued)
+                for gid, chat, msg, model, locale, enqueued in rows
+                if chat is not None and msg is not None
+            ]
+
+    async def finished_since(self, since: datetime) -> int:
+        """How many jobs ended after `since`: the recent pace, for an estimate of the wait."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Generation)
+                .where(Generation.finished_at >= since, Generation.started_at.is_not(None))
             )
             return int(count or 0)
 

@@ -30,11 +30,12 @@ class BotUnderTest:
     stubs: dict[str, StubProvider]
     _ids: Any
 
-    async def feed(self, update: dict[str, Any]) -> Any:
-        """Handle the update, then let the in-process workers finish the jobs it queued."""
+    async def feed(self, update: dict[str, Any], *, settle: bool = True) -> Any:
+        """Handle the update, then (unless told not to) let the in-process workers finish its jobs."""
         update = {"update_id": next(self._ids), **update}
         result = await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
-        await self.services.queue.drained()
+        if settle:
+            await self.services.queue.drained()
         return result
 
 

@@ -1,0 +1,83 @@
+"""Prompts as jobs, through the real Dispatcher and the in-process workers: the handler answers at
+once, a user's extra prompts wait their turn, /cancel withdraws them, a blocked user costs nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.levels import Level
+from models import Generation, GenerationStatus
+from tests.fakes.telegram import FakeUser
+
+ANN = FakeUser(id=601, first_name="Ann")
+BotFactory = Callable[..., Any]
+
+
+async def _statuses(b: Any) -> list[str]:
+    async with b.services.sessions() as s:
+        return [r.status for r in (await s.execute(select(Generation).order_by(Generation.id))).scalars()]
+
+
+async def test_the_handler_answers_before_the_image_is_made(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    b.stubs["gemini"].delay = 0.5
+    await b.feed(b.tg.message(ANN, "a lighthouse"), settle=False)
+    assert "Generating with Gemini Flash" in b.tg.sent_texts(ANN.id)[-1]
+    assert b.tg.sent_photos(ANN.id) == []  # the worker is still at it
+    await b.services.queue.drained()
+    assert len(b.tg.sent_photos(ANN.id)) == 1
+    assert await _statuses(b) == [GenerationStatus.DELIVERED]
+    assert b.tg.calls_of("deleteMessage", ok=True)  # the status line goes once the image is there
+
+
+async def test_extra_prompts_wait_their_turn_and_cancel_gives_their_units_back(make_bot: BotFactory) -> None:
+    b = await make_bot(INFLIGHT_CAP="user:1", QUEUE_MAX_PER_USER=2, DAILY_LIMIT_USER=10)
+    b.stubs["gemini"].delay = 0.3
+    for prompt in ("one", "two", "three", "four"):
+        await b.feed(b.tg.message(ANN, prompt), settle=False)
+    texts = b.tg.sent_texts(ANN.id)
+    assert "Generating" in texts[0]
+    assert texts[1].startswith("⏳ Queued with Gemini Flash") and texts[2].startswith("⏳ Queued")
+    assert "already have 3 images on the way" in texts[3]
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 3
+
+    await b.feed(b.tg.message(ANN, "/cancel"), settle=False)
+    assert "Cancelled waiting images: 2. Returned to today's limit: 2." in b.tg.sent_texts(ANN.id)[-1]
+    await b.services.queue.drained()
+    assert len(b.tg.sent_photos(ANN.id)) == 1
+    assert [p for _, p, _ in b.stubs["gemini"].calls] == ["one"]
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1
+    assert await _statuses(b) == ["delivered", "cancelled", "cancelled"]
+
+
+async def test_waiting_prompts_run_one_after_another(make_bot: BotFactory) -> None:
+    b = await make_bot(INFLIGHT_CAP="user:1", QUEUE_MAX_PER_USER=3)
+    b.stubs["gemini"].delay = 0.1
+    for prompt in ("one", "two", "three"):
+        await b.feed(b.tg.message(ANN, prompt), settle=False)
+    await b.services.queue.drained()
+    assert [p for _, p, _ in b.stubs["gemini"].calls] == ["one", "two", "three"]
+    captions = [c.result["caption"] for c in b.tg.sent_photos(ANN.id)]
+    assert [c.rsplit("📝 ", 1)[1].split("\n")[0] for c in captions] == ["one", "two", "three"]
+    assert "Images left today: 2 of 5" in captions[-1]
+
+
+async def test_a_user_who_blocked_the_bot_mid_generation_costs_nothing_and_logs_one_line(
+    make_bot: BotFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    b = await make_bot()
+    b.stubs["gemini"].delay = 0.3
+    await b.feed(b.tg.message(ANN, "a fox"), settle=False)
+    b.tg.block(ANN.id)
+    caplog.set_level(logging.INFO)
+    await b.services.queue.drained()
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 0
+    user = await b.services.users.get(ANN.id)
+    assert user is not None and user.blocked_bot
+    assert await _statuses(b) == [GenerationStatus.UNDELIVERED]
+    assert "blocked the bot" in caplog.text and "Traceback" not in caplog.text

@@ -20,7 +20,7 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.factory import Coordination, build_coordination
-from bot.coordination.leases import Leases
+from bot.coordination.leases import Leases, instance_owner
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
 from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
@@ -47,7 +47,7 @@ from bot.web.health import Check, database_check, ping_check
 from bot.web.metrics import Metrics
 from bot.web.middleware import UpdateCounter
 from bot.web.server import add_webhook, build_web_app, serve
-from bot.worker import Worker, worker_id
+from bot.worker import Worker
 from handlers import build_routers
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class Services:
     queue: JobQueue
     leases: Leases
     coordination: Coordination
+    owner: str  # this process, as lease holder and job worker
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
@@ -138,6 +139,8 @@ async def build_services(
     engine = create_engine(settings.database_url)
     await run_migrations(engine)
     sessions = create_session_factory(engine)
+    leases = Leases(sessions, clock)
+    owner = instance_owner()
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
@@ -156,11 +159,12 @@ async def build_services(
         generation=generation,
         jobs=GenerationJobs(sessions, quota, clock, settings),
         queue=queue,
-        leases=Leases(sessions, clock),
+        leases=leases,
         coordination=coordination,
+        owner=owner,
         reports=ReportService(sessions, users, quota, clock),
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
-        broadcaster=Broadcaster(users, settings.broadcast_rate),
+        broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
     )
 
 
@@ -269,7 +273,7 @@ class BotApp:
         self.bot = bot
         self.dp = dispatcher
         self.i18n = i18n
-        self.owner = worker_id()
+        self.owner = services.owner
         settings = services.settings
         self.metrics = Metrics()
         self.metrics.add_refresher(self._refresh_metrics)

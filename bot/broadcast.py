@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
 
+from bot.coordination.leases import Leases
 from bot.services.users import UserService
 
 log = logging.getLogger(__name__)
@@ -25,9 +28,26 @@ class BroadcastResult:
     blocked: int = 0
 
 
+LEASE = "broadcast"
+LEASE_TTL = timedelta(minutes=2)
+RENEW_EVERY = 30.0
+
+
 class Broadcaster:
-    def __init__(self, users: UserService, rate: float, max_retry_wait: float = 300.0) -> None:
+    """One broadcast at a time across every instance: the running one holds a database lease."""
+
+    def __init__(
+        self,
+        users: UserService,
+        rate: float,
+        max_retry_wait: float = 300.0,
+        *,
+        leases: Leases | None = None,
+        owner: str = "local",
+    ) -> None:
         self._users = users
+        self._leases = leases
+        self._owner = owner
         self._interval = 1.0 / rate
         self._max_retry_wait = max_retry_wait
         self._task: asyncio.Task[BroadcastResult] | None = None
@@ -42,6 +62,8 @@ class Broadcaster:
         async with self._starting:
             if self.running:
                 return None
+            if self._leases is not None and not await self._leases.acquire(LEASE, self._owner, LEASE_TTL):
+                return None  # another instance is broadcasting
             recipients = await self._users.active_ids()
             self._task = asyncio.create_task(self._run(recipients, send, report), name="broadcast")
             return len(recipients)
@@ -56,11 +78,17 @@ class Broadcaster:
 
     async def _run(self, recipients: list[int], send: SendTo, report: Report) -> BroadcastResult:
         result = BroadcastResult(total=len(recipients))
+        renewed = time.monotonic()
         try:
             for user_id in recipients:
                 await self._send_one(user_id, send, result)
                 await asyncio.sleep(self._interval)
+                if self._leases is not None and time.monotonic() - renewed > RENEW_EVERY:
+                    await self._leases.acquire(LEASE, self._owner, LEASE_TTL)
+                    renewed = time.monotonic()
         finally:
+            if self._leases is not None:
+                await self._leases.release(LEASE, self._owner)
             log.info(
                 "broadcast done: %d delivered, %d failed (%d blocked the bot) of %d",
                 result.delivered, result.failed, result.blocked, result.total,

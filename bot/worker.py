@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -23,6 +20,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.coordination.leases import instance_owner
 from bot.delivery import Delivery
 from bot.queue import JobQueue
 from bot.services.generation import GenerationFailed, GenerationResult, GenerationService
@@ -33,11 +31,6 @@ from bot.web.metrics import Metrics
 from models import GenerationStatus
 
 log = logging.getLogger(__name__)
-
-
-def worker_id() -> str:
-    """Unique per process start: a restarted worker must not think it still holds its old leases."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -62,7 +55,7 @@ class Worker:
         self._quota = quota
         self._users = users
         self._clock = clock
-        self.owner = owner or worker_id()
+        self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)

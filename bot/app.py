@@ -385,6 +385,7 @@ class BotApp:
 
     async def _refresh_metrics(self) -> None:
         self.metrics.set_queue_depth(await self.services.jobs.depth())
+        self.metrics.set_cooldowns(await self.services.generation.cooldowns())
 
     async def _start_front_end(self) -> None:
         await set_commands(self.bot, self.i18n)

@@ -117,6 +117,17 @@ class GenerationService:
         self._health = health
         self._limiter = limiter  # caps calls per chain step across every worker sharing it
 
+    async def cooldowns(self) -> dict[str, float]:
+        """Seconds each configured step still rests, by step name."""
+        resting: dict[str, float] = {}
+        if self._health is None:
+            return resting
+        for step in MODELS:
+            provider = self.provider_for(step)
+            if provider is not None and provider.available(step):
+                resting[step.value] = await self._health.resting_for(_key(provider, step))
+        return resting
+
     def provider_for(self, model: ModelId) -> ImageProvider | None:
         for provider in self._providers:
             if model in provider.models:

@@ -100,6 +100,11 @@ class ProviderHealth:
         until = await self._store.resting_until(key)
         return until is not None and self._now() < until
 
+    async def resting_for(self, key: str) -> float:
+        """Seconds the step still rests (0 when available): what /metrics shows."""
+        until = await self._store.resting_until(key)
+        return max(until - self._now(), 0.0) if until is not None else 0.0
+
     async def succeeded(self, key: str) -> None:
         await self._store.forget(key)
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.catalog import MODELS
@@ -433,7 +433,7 @@ class GenerationJobs:
             )
             if (overtaken or 0) >= self._settings.priority_max_skip:
                 return oldest_low
-        order = [Generation.priority.desc()]
+        order: list[ColumnElement[Any]] = [Generation.priority.desc()]
         if preferred is not None:
             order.append((Generation.id != preferred).asc())  # the message's own job, among equals
         return (await session.execute(base.order_by(*order, Generation.id))).scalar_one_or_none()

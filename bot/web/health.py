@@ -70,7 +70,7 @@ def database_check(engine: AsyncEngine) -> Check:
 class Pingable(Protocol):
     """A redis.asyncio client, or anything else with an async ping."""
 
-    async def ping(self, **kwargs: Any) -> Any: ...
+    def ping(self, **kwargs: Any) -> Awaitable[Any]: ...
 
 
 def ping_check(client: Pingable) -> Check:

@@ -17,8 +17,11 @@ COPY migrations ./migrations
 RUN pip install ".[postgres,redis]"
 
 FROM python:3.11-slim
+# METRICS=1: every role serves /healthz (and /metrics) on WEB_PORT, which the HEALTHCHECK probes;
+# inside a container the port is private unless published.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    METRICS=1 \
     PATH=/opt/venv/bin:$PATH
 RUN useradd --system --user-group --uid 10001 --home-dir /app --shell /usr/sbin/nologin bot \
     && mkdir -p /app/data \

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
 from bot.delivery import Delivery
+from bot.faults import is_outage
 from bot.queue import JobQueue
 from bot.services.generation import GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
@@ -61,17 +62,22 @@ class Worker:
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
         self._tasks: set[asyncio.Task[object]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     # --- the queue calls this ------------------------------------------------------------------
 
     async def handle(self, generation_id: int) -> bool:
         """Run the most deserving job; True when this message may be acknowledged."""
         async with self._tracked(), self._slots:
-            claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
-            if claimed is None:
-                return True  # nothing waits: the job was done, cancelled, or is held by a live worker
+            try:
+                claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("message for generation %s: database unreachable (%s)", generation_id, type(exc).__name__)
+                return False  # redelivered (or swept up) once the database is back
+            if claimed is None:  # done, cancelled, missing, or held by a live worker
+                log.debug("message for generation %s: nothing to run", generation_id)
+                return True
             if isinstance(claimed, Settled):
                 await self._settled(claimed)
                 return True
@@ -79,21 +85,16 @@ class Worker:
                 await self._run(claimed)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # The lease lapses and recovery puts the job back (at most JOB_MAX_ATTEMPTS times).
-                log.exception("generation %s: worker failed", claimed.id)
+                if is_outage(exc):
+                    log.warning("generation %s: database or Redis unreachable (%s)", claimed.id, type(exc).__name__)
+                else:
+                    log.exception("generation %s: worker failed", claimed.id)
                 return False
             return True
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def busy(self) -> int:
-        return len(self._tasks)
-
-    async def wait_idle(self) -> None:
-        """Until no job runs or waits for a slot (tests and benchmarks use this)."""
-        await self._idle.wait()
 
     async def stop(self, grace: float) -> None:
         """Let running jobs finish for `grace` seconds; the rest go back on the queue, not refunded."""
@@ -113,13 +114,10 @@ class Worker:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        self._idle.clear()
         try:
             yield
         finally:
             self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
 
     # --- one job -------------------------------------------------------------------------------
 

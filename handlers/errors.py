@@ -9,10 +9,8 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from bot.faults import is_outage
 from bot.i18n import pick_locale
 from bot.services.users import UserView
 
@@ -23,14 +21,6 @@ def router_factory() -> Router:
     router = Router(name="errors")
     router.errors.register(on_error)
     return router
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database or Redis is unreachable: an operator's problem that passes, not a bug."""
-    if isinstance(exc, DBAPIError):
-        # A failed connect surfaces as a bare DBAPIError; integrity or SQL errors (subclasses) are bugs.
-        return exc.connection_invalidated or type(exc) in (DBAPIError, OperationalError, InterfaceError)
-    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError))
 
 
 async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:

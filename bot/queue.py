@@ -8,9 +8,11 @@ A message carries only a generation id: the database row is the job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from redis.exceptions import ResponseError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.kicker import AsyncKicker
@@ -18,6 +20,7 @@ from taskiq.receiver import Receiver
 from taskiq_redis import RedisStreamBroker
 
 from bot.config import Settings
+from bot.faults import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +40,25 @@ def create_broker(settings: Settings) -> AsyncBroker:
         consumer_group_name=f"{namespace}:workers",
         # taskiq-redis defaults to 10 minutes; a dead worker's job should come back much sooner.
         idle_timeout=int(settings.job_redelivery_timeout * 1000),
+        # A group declared after messages arrived (first start, or a Redis that lost its data) must
+        # still see them: start at the stream's beginning, not at "$" (only new messages).
+        consumer_id="0",
+        # Acknowledged entries stay in a stream; keep it bounded (a trimmed, unfinished job is
+        # found again by the recovery sweep: the row is the job).
+        maxlen=100_000,
         # One message per read: a busy worker must not hoard messages that idle workers could run.
         xread_count=1,
         xread_block=1000,
         # The reclaim lock frees itself if the worker holding it dies.
         unacknowledged_lock_timeout=max(settings.job_redelivery_timeout, 5.0),
     )
+
+
+def _lost_group(exc: BaseException) -> bool:
+    """NOGROUP: Redis restarted without its data; declaring the group again fixes it."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_lost_group(member) for member in exc.exceptions)
+    return isinstance(exc, ResponseError) and "NOGROUP" in str(exc)
 
 
 class JobQueue:
@@ -67,10 +83,16 @@ class JobQueue:
             self._started = True
 
     async def enqueue(self, generation_id: int) -> None:
-        if not self.durable:
-            self._local += 1
-            self._drained.clear()
-        await self._kicker.kiq(generation_id)
+        if self.durable:
+            await self._kicker.kiq(generation_id)
+            return
+        self._local += 1
+        self._drained.clear()
+        try:
+            await self._kicker.kiq(generation_id)
+        except BaseException:
+            self._done_locally()
+            raise
 
     async def drained(self) -> None:
         """In memory: until every job enqueued here has run (tests and benchmarks wait on this)."""
@@ -93,6 +115,10 @@ class JobQueue:
             try:
                 if await handler(generation_id) and context.is_ackable:
                     await context.ack()
+            except asyncio.CancelledError:
+                # A stopping worker handed the job back (the worker logs it); the message stays
+                # unacknowledged. taskiq would swallow this too, but log it as an error with a traceback.
+                log.debug("generation message %s: cancelled, not acknowledged", generation_id)
             finally:
                 self._done_locally()
 
@@ -101,20 +127,40 @@ class JobQueue:
     async def consume(self, stop: asyncio.Event, concurrency: int, grace: float) -> None:
         """Read the durable queue until `stop` is set, then wait up to `grace` for running jobs.
 
+        Survives Redis going away: the reader is restarted with a growing pause, and the consumer
+        group declared again (a Redis that restarted without persistence has lost it).
         The in-memory broker runs jobs as it receives them: nothing to read.
         """
         if not self.durable:
             await stop.wait()
             return
-        receiver = Receiver(
-            self.broker,
-            max_async_tasks=concurrency,
-            propagate_exceptions=False,
-            run_startup=False,
-            ack_type=AcknowledgeType.MANUAL,
-            wait_tasks_timeout=grace,
-        )
-        await receiver.listen(stop)
+        pause = 0.5
+        while not stop.is_set():
+            receiver = Receiver(
+                self.broker,
+                max_async_tasks=concurrency,
+                propagate_exceptions=False,
+                run_startup=False,
+                ack_type=AcknowledgeType.MANUAL,
+                wait_tasks_timeout=grace,
+            )
+            try:
+                await self._declare_group()
+                await receiver.listen(stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_outage(exc) and not _lost_group(exc):
+                    raise
+                log.warning("job queue unreachable (%s); reading again in %.1fs", type(exc).__name__, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                pause = min(pause * 2, 10.0)
+
+    async def _declare_group(self) -> None:
+        if isinstance(self.broker, RedisStreamBroker):
+            await self.broker._declare_consumer_group()  # taskiq-redis 1.2.4: idempotent, errors only logged
 
     async def ping(self) -> None:
         """Raises when the broker cannot be reached (for /healthz)."""

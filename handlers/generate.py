@@ -6,7 +6,7 @@ import logging
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import MODELS
 from bot.clock import Clock
+from bot.faults import is_outage
 from bot.providers.base import ModelId
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
@@ -100,12 +101,29 @@ async def on_prompt(
         text = _("🎨 Generating with {model}…").format(model=model_title(model))
     else:
         text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))
+    status: Message | None = None
     try:
         status = await message.answer(text)
         await jobs.set_status_message(submitted.generation_id, status.message_id)
     finally:  # the job is paid for: it runs even if the status line could not be shown
         if submitted.status is SubmitStatus.QUEUED:
-            await queue.enqueue(submitted.generation_id)
+            await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)
+
+
+async def _enqueue_or_withdraw(
+    generation_id: int, status: Message | None, jobs: GenerationJobs, queue: JobQueue
+) -> None:
+    """The queue (Redis) is down: take the job back so nothing is charged; the error handler says "busy"."""
+    try:
+        await queue.enqueue(generation_id)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("generation %s withdrawn: the queue is unreachable (%s)", generation_id, type(exc).__name__)
+        await jobs.withdraw(generation_id)  # if the database is down too, recovery runs the job later
+        if status is not None:
+            await _delete_quietly(status)
+        raise
 
 
 async def _refused(message: Message, submitted: Submitted, user: UserView, clock: Clock) -> None:
@@ -130,3 +148,10 @@ async def _refused(message: Message, submitted: Submitted, user: UserView, clock
         )
     else:
         await message.answer(_("That description is too long or empty. Please send a shorter text."))
+
+
+async def _delete_quietly(message: Message) -> None:
+    try:
+        await message.delete()
+    except TelegramAPIError as exc:  # an old or already-deleted status message is not worth failing over
+        log.debug("status message not deleted: %s", type(exc).__name__)

@@ -204,6 +204,14 @@ class GenerationJobs:
                 settled.append(await self._close(session, row, GenerationStatus.CANCELLED, "Cancelled", 0))
             return settled
 
+    async def withdraw(self, generation_id: int) -> Settled | None:
+        """Undo a submit whose job could not be put on the queue: nothing is charged."""
+        async with self._sessions.begin() as session:
+            row = await session.get(Generation, generation_id, with_for_update=True)
+            if row is None or row.status not in (GenerationStatus.QUEUED, GenerationStatus.WAITING):
+                return None
+            return await self._close(session, row, GenerationStatus.CANCELLED, "QueueUnavailable", 0)
+
     # --- worker --------------------------------------------------------------------------------
 
     async def claim(self, owner: str, lease: timedelta, preferred: int | None = None) -> JobView | Settled | None:

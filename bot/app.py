@@ -344,7 +344,18 @@ class BotApp:
         assert settings.webhook_url is not None and settings.webhook_secret is not None
         secret = settings.webhook_secret.get_secret_value()
         app = self.web_app()
-        add_webhook(app, self.dp, self.bot, settings.webhook_path, secret, grace=settings.shutdown_grace)
+        # Answer Telegram once the update is handled: its max_connections then bounds the updates in
+        # flight (answering at once let a burst run hundreds at a time and exhaust the Redis pools).
+        # An update cut short by a crash is delivered again instead of lost (at least once, not at most).
+        add_webhook(
+            app,
+            self.dp,
+            self.bot,
+            settings.webhook_path,
+            secret,
+            grace=settings.shutdown_grace,
+            handle_in_background=False,
+        )
         try:
             await self.wait_for_telegram()
             await self._start_front_end()

@@ -33,6 +33,8 @@ from models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
+CLAIM_TRIES = 8  # about 4 s in all: see Worker._claim
+
 
 class Worker:
     def __init__(
@@ -69,7 +71,7 @@ class Worker:
         """Run the most deserving job; True when this message may be acknowledged."""
         async with self._tracked(), self._slots:
             try:
-                claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
+                claimed = await self._claim(generation_id)
             except Exception as exc:
                 if not is_outage(exc):
                     raise
@@ -93,6 +95,24 @@ class Worker:
                     log.exception("generation %s: worker failed", claimed.id)
                 return False
             return True
+
+    async def _claim(self, generation_id: int) -> JobView | Settled | None:
+        """`claim`, tried again for a moment while jobs are queued but none could be taken.
+
+        Claims skip rows another transaction has locked (SKIP LOCKED): the recovery sweep locks every
+        queued row, and a claim locks the oldest user job while it weighs priorities. A message
+        spent on finding nothing then would leave a queued job without one until the stale-job sweep
+        (10 × JOB_REDELIVERY_TIMEOUT). Those locks last milliseconds; a claim that finds nothing
+        because other workers are taking the rest sees the queue empty on the next look.
+        """
+        pause = 0.05
+        for _ in range(CLAIM_TRIES - 1):
+            claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
+            if claimed is not None or not await self._jobs.depth():
+                return claimed
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        return await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -157,15 +177,34 @@ class Worker:
                     await delivering
                     raise
         except asyncio.CancelledError:
-            await asyncio.shield(self._jobs.put_back(job.id, self.owner))
+            await asyncio.shield(self._hand_back(job.id))
             raise
         finally:
             renewer.cancel()
         return settled, outcome
 
+    async def _hand_back(self, generation_id: int) -> None:
+        """Stopping mid-job: the row goes back to queued and, on a shared queue, a new message says so.
+
+        The message this worker took stays pending under its name, and taskiq-redis reclaims pending
+        messages only when new ones arrive: without a new message the job would wait for the
+        stale-job sweep (10 × JOB_REDELIVERY_TIMEOUT). In memory, the next start-up resumes it.
+        """
+        if not await self._jobs.put_back(generation_id, self.owner) or not self._queue.durable:
+            return
+        try:
+            await self._queue.enqueue(generation_id)
+        except Exception as exc:  # the sweep still finds it
+            log.warning("generation %s: put back, but not re-enqueued (%s)", generation_id, type(exc).__name__)
+
     async def _deliver(self, job: JobView, result: GenerationResult) -> Settled | None:
         made = len(result.images)
         left, limit = await self._left_after(job, made)
+        # The lease may have lapsed while the provider worked (a stalled process or database): then
+        # another worker has the job and will send it. Renewing here also keeps it ours while sending.
+        if not await self._jobs.renew(job.id, self.owner, self._lease):
+            log.warning("generation %s: lease lost before sending; left to its new holder", job.id)
+            return None
         try:
             if job.chat_id is None:
                 raise LookupError("no chat to deliver to")
@@ -207,7 +246,10 @@ class Worker:
             await asyncio.sleep(self._renew_every)
             try:
                 if not await self._jobs.renew(generation_id, self.owner, self._lease):
-                    log.warning("generation %s: lease taken over by another worker", generation_id)
+                    # Also false once this worker has settled the job and not yet stopped renewing it.
+                    row = await self._jobs.get(generation_id)
+                    if row is not None and row.status == GenerationStatus.RUNNING:
+                        log.warning("generation %s: lease taken over by another worker", generation_id)
                     return
             except Exception as exc:  # the database may be back before the lease runs out
                 log.warning("generation %s: lease not renewed (%s)", generation_id, type(exc).__name__)

@@ -33,8 +33,6 @@ from models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
-CLAIM_TRIES = 8  # about 4 s in all: see Worker._claim
-
 
 class Worker:
     def __init__(
@@ -71,7 +69,7 @@ class Worker:
         """Run the most deserving job; True when this message may be acknowledged."""
         async with self._tracked(), self._slots:
             try:
-                claimed = await self._claim(generation_id)
+                claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
             except Exception as exc:
                 if not is_outage(exc):
                     raise
@@ -95,24 +93,6 @@ class Worker:
                     log.exception("generation %s: worker failed", claimed.id)
                 return False
             return True
-
-    async def _claim(self, generation_id: int) -> JobView | Settled | None:
-        """`claim`, tried again for a moment while jobs are queued but none could be taken.
-
-        Claims skip rows another transaction has locked (SKIP LOCKED): the recovery sweep locks every
-        queued row, and a claim locks the oldest user job while it weighs priorities. A message
-        spent on finding nothing then would leave a queued job without one until the stale-job sweep
-        (10 × JOB_REDELIVERY_TIMEOUT). Those locks last milliseconds; a claim that finds nothing
-        because other workers are taking the rest sees the queue empty on the next look.
-        """
-        pause = 0.05
-        for _ in range(CLAIM_TRIES - 1):
-            claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
-            if claimed is not None or not await self._jobs.depth():
-                return claimed
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0)
-        return await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
 
     # --- lifecycle -----------------------------------------------------------------------------
 

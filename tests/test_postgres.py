@@ -6,6 +6,7 @@ Skipped when no server answers on 127.0.0.1:5432.
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 
 import pytest
@@ -82,3 +83,40 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     assert await users.claim_ban_notice(1) is False
     await users.set_ban(1, True)
     assert await users.claim_ban_notice(1) is True and await users.claim_ban_notice(1) is False
+
+
+async def test_concurrent_claims_never_strand_a_queued_job(pg_sessions: SessionFactory, clock: ManualClock) -> None:
+    """Each queue message is one claim; a claim that finds nothing while a job waits would leave that
+    job without a message. Claims, status-message writes and sweeps run at once, as in a burst."""
+    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=1000, INFLIGHT_CAP="user:0")
+    users = UserService(pg_sessions, clock, frozenset())
+    jobs = GenerationJobs(pg_sessions, QuotaService(pg_sessions, settings, clock), clock, settings)
+    for uid in range(1, 41):
+        await users.register(Profile(id=uid, first_name=f"U{uid}"))
+    for _round in range(4):
+        results: list[object] = []
+        claims: list[asyncio.Task[None]] = []
+
+        async def claim(generation_id: int, into: list[object] = results) -> None:
+            into.append(await jobs.claim(f"w{generation_id}", timedelta(seconds=60), preferred=generation_id))
+
+        async def prompt(uid: int, into: list[asyncio.Task[None]] = claims) -> None:
+            await asyncio.sleep(random.random() * 0.05)
+            level = Level.SUBSCRIBER if uid % 3 == 0 else Level.USER  # priorities make claims pass rows over
+            submitted = await jobs.submit(user_id=uid, chat_id=uid, level=level, prompt="p", model=ModelId.FLUX_DEV)
+            assert submitted.generation_id is not None
+            await jobs.set_status_message(submitted.generation_id, 1000 + uid)
+            into.append(asyncio.create_task(claim(submitted.generation_id)))
+
+        async def sweep() -> None:
+            for _ in range(10):
+                await jobs.recover(take_over=False, stale_after=timedelta(hours=1))
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(prompt(uid) for uid in range(1, 41)), sweep())
+        await asyncio.gather(*claims)
+        assert sum(isinstance(r, JobView) for r in results) == 40
+        assert await jobs.depth() == 0
+        for r in results:
+            assert isinstance(r, JobView)
+            await jobs.finish(r.id, f"w{r.id}", GenerationStatus.DELIVERED, None, delivered=1)

@@ -324,12 +324,20 @@ class GenerationJobs:
         requeued: list[int] = []
         refunded: list[Settled] = []
         async with self._sessions.begin() as session:
+            # Only rows this sweep will change are locked (and locked rows skipped): a queued job
+            # locked by the sweep would be skipped by a claim, spending its message on nothing.
+            lapsed = (Generation.status == GenerationStatus.RUNNING) & (Generation.lease_until < now)
+            lost = Generation.status == GenerationStatus.QUEUED
+            if take_over:
+                candidates = Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING])
+            elif stale_after is not None:
+                stale = Generation.enqueued_at.is_(None) | (Generation.enqueued_at < now - stale_after)
+                candidates = lapsed | (lost & stale)
+            else:
+                candidates = lapsed
             rows = (
                 await session.execute(
-                    select(Generation)
-                    .where(Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING]))
-                    .order_by(Generation.id)
-                    .with_for_update()
+                    select(Generation).where(candidates).order_by(Generation.id).with_for_update(skip_locked=True)
                 )
             ).scalars()
             users: set[int] = set()
@@ -420,14 +428,21 @@ class GenerationJobs:
         return active, counts.get(GenerationStatus.WAITING, 0)
 
     async def _next(self, session: AsyncSession, now: datetime, preferred: int | None) -> Generation | None:
+        """Lock and return the job to run. Only that row is locked: a row locked while merely
+        considered would be skipped by a concurrent claim, whose message would then be spent on
+        nothing and the job left without one."""
         claimable = (Generation.status == GenerationStatus.QUEUED) | (
             (Generation.status == GenerationStatus.RUNNING) & (Generation.lease_until < now)
         )
-        base = select(Generation).where(claimable).with_for_update(skip_locked=True).limit(1)
         # A user's job that `priority_max_skip` subscriber jobs have overtaken goes next.
         oldest_low = (
-            await session.execute(base.where(Generation.priority == 0).order_by(Generation.id))
-        ).scalar_one_or_none()
+            await session.execute(
+                select(Generation.id, Generation.enqueued_at)
+                .where(claimable, Generation.priority == 0)
+                .order_by(Generation.id)
+                .limit(1)
+            )
+        ).first()
         if oldest_low is not None and oldest_low.enqueued_at is not None:
             overtaken = await session.scalar(
                 select(func.count())
@@ -440,11 +455,27 @@ class GenerationJobs:
                 )
             )
             if (overtaken or 0) >= self._settings.priority_max_skip:
-                return oldest_low
+                row = await self._lock(session, claimable, Generation.id == oldest_low.id)
+                if row is not None:
+                    return row
         order: list[ColumnElement[Any]] = [Generation.priority.desc()]
         if preferred is not None:
             order.append((Generation.id != preferred).asc())  # the message's own job, among equals
-        return (await session.execute(base.order_by(*order, Generation.id))).scalar_one_or_none()
+        return await self._lock(session, claimable, None, *order, Generation.id)
+
+    async def _lock(
+        self,
+        session: AsyncSession,
+        claimable: ColumnElement[bool],
+        which: ColumnElement[bool] | None,
+        *order: Any,
+    ) -> Generation | None:
+        query = select(Generation).where(claimable).with_for_update(skip_locked=True).limit(1)
+        if which is not None:
+            query = query.where(which)
+        if order:
+            query = query.order_by(*order)
+        return (await session.execute(query)).scalar_one_or_none()
 
     async def _close(
         self,

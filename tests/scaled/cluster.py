@@ -267,7 +267,8 @@ class Cluster:
     async def held_by(self, node: Node) -> list[dict[str, Any]]:
         """Running jobs whose lease names this process (owner = host:pid:random)."""
         return await self.rows(
-            "SELECT id, user_id, prompt, started_at, enqueued_at FROM generations "
+            "SELECT id, user_id, prompt, started_at, enqueued_at, "
+            "extract(epoch FROM now() - started_at)::float AS age FROM generations "
             "WHERE status = 'running' AND split_part(lease_owner, ':', 2) = :pid",
             pid=str(node.pid),
         )

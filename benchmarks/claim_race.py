@@ -9,8 +9,10 @@ message id), then the queue message, which `Worker.handle` turns into exactly on
 its message, so a job still `queued` after every claim has returned has no message left: it waits
 for the recovery sweep's "lost message" rule (JOB_REDELIVERY_TIMEOUT × 10, 10 minutes by default).
 
-Found by `python -m benchmarks.load` (a prompt without a photo in the PostgreSQL set-up). Exits 1
-when a round strands a job. Not part of the test suite.
+Found by `python -m benchmarks.load` (a prompt without a photo in the PostgreSQL set-up): the claim's
+"oldest user job" probe locked (FOR UPDATE SKIP LOCKED) a row it did not take. Fixed in 40faed3 (claims
+lock only the row they take); kept as a stress check. Exits 1 when a round strands a job. Not part of
+the test suite.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -306,15 +307,18 @@ class BotApp:
 
     # --- running -------------------------------------------------------------------------------
 
-    async def run_polling(self, **kwargs: Any) -> None:
+    async def run_polling(self, *, stop: asyncio.Event | None = None, **kwargs: Any) -> None:
         try:
-            await self.wait_for_telegram()
+            if not await self._reach_telegram(stop):
+                return
             await self._start_front_end()
             try:
                 await asyncio.wait_for(self.bot.delete_webhook(drop_pending_updates=False), timeout=30)
             except (TelegramNetworkError, TelegramServerError, TimeoutError):
                 self._spawn(_delete_webhook(self.bot), "delete-webhook")
             await self.start_background()
+            if stop is not None and stop.is_set():  # stopped before polling began: stop_polling had nothing to stop
+                return
             await self.dp.start_polling(self.bot, **kwargs)
         finally:
             await self.stop_background()
@@ -326,15 +330,16 @@ class BotApp:
 
         async def stopper() -> None:
             await stop.wait()
-            await self.dp.stop_polling()
+            with contextlib.suppress(RuntimeError):  # not polling yet: run_polling sees `stop` itself
+                await self.dp.stop_polling()
 
         task = asyncio.create_task(stopper())
         try:
             if settings.metrics:
                 async with serve(self.web_app(), settings.web_host, settings.web_port):
-                    await self.run_polling(handle_signals=False)
+                    await self.run_polling(stop=stop, handle_signals=False)
             else:
-                await self.run_polling(handle_signals=False)
+                await self.run_polling(stop=stop, handle_signals=False)
         finally:
             task.cancel()
 
@@ -357,7 +362,8 @@ class BotApp:
             handle_in_background=False,
         )
         try:
-            await self.wait_for_telegram()
+            if not await self._reach_telegram(stop):
+                return
             await self._start_front_end()
             await self.bot.set_webhook(
                 settings.webhook_url,
@@ -376,7 +382,8 @@ class BotApp:
         """Workers and housekeeping only, until `stop` is set (SIGTERM)."""
         settings = self.services.settings
         try:
-            await self.wait_for_telegram()
+            if not await self._reach_telegram(stop):
+                return
             await self.start_background()
             if settings.metrics:
                 async with serve(self.web_app(), settings.web_host, settings.web_port):
@@ -386,6 +393,25 @@ class BotApp:
         finally:
             await self.stop_background()
             await self.aclose()
+
+    async def _reach_telegram(self, stop: asyncio.Event | None) -> bool:
+        """`wait_for_telegram`, given up (False) when `stop` is set first: SIGTERM and Ctrl+C must work
+        while the Bot API is unreachable, not only once it answers."""
+        if stop is None:
+            await self.wait_for_telegram()
+            return True
+        reaching = asyncio.create_task(self.wait_for_telegram())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({reaching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reaching, stopping):
+                task.cancel()
+            await asyncio.gather(reaching, stopping, return_exceptions=True)
+        if reaching.cancelled():
+            return False
+        reaching.result()  # a rejected token is raised, not waited out
+        return True
 
     def web_app(self) -> web.Application:
         services = self.services

@@ -133,7 +133,7 @@ async def test_redis_holder_keeps_its_slot_past_ttl_by_renewing(redis_factory: R
 
 
 async def test_redis_slot_of_a_killed_process_frees_after_ttl(redis_factory: RedisFactory, namespace: str) -> None:
-    ttl = 1.0
+    ttl = 3.0  # room for a loaded machine between the kill and the first look
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", HOLDER, REDIS_URL, namespace, STEP, str(ttl),
@@ -150,8 +150,8 @@ async def test_redis_slot_of_a_killed_process_frees_after_ttl(redis_factory: Red
     limiter = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=ttl, poll_min=0.01, poll_max=0.05)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(Gauge().hold(limiter, seconds=0), 0.3)
-    await asyncio.wait_for(Gauge().hold(limiter, seconds=0), ttl + 2)
-    assert time.monotonic() - killed_at < ttl + 2
+    await asyncio.wait_for(Gauge().hold(limiter, seconds=0), ttl + 3)
+    assert time.monotonic() - killed_at < ttl + 3
 
 
 class CountingProvider(StubProvider):

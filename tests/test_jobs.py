@@ -221,3 +221,17 @@ async def test_old_pending_rows_from_the_previous_version_are_queued_jobs(
         await s.execute(update(Generation).values(options=None))
     job = await jobs.claim("w", LEASE)
     assert isinstance(job, JobView) and job.id == submitted.generation_id and job.options == ImageOptions()
+
+
+async def test_a_waiting_job_with_nothing_ahead_of_it_is_queued_by_the_sweep(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    jobs, _ = await _jobs(sessions, clock, INFLIGHT_CAP="user:1")
+    first = await jobs.submit(**_ask())
+    second = await jobs.submit(**_ask())
+    assert second.status is SubmitStatus.WAITING
+    # What a submit racing a finish could leave behind: the job ahead ended, nobody promoted this one.
+    async with sessions.begin() as s:
+        await s.execute(update(Generation).where(Generation.id == first.generation_id).values(status="delivered"))
+    assert (await jobs.recover(take_over=False)).requeued == [second.generation_id]
+    assert (await _row(sessions, second.generation_id or 0)).status == GenerationStatus.QUEUED

@@ -10,6 +10,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.config import Plan
@@ -22,7 +23,7 @@ from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import Profile, UserService
-from models import GenerationStatus
+from models import Generation, GenerationStatus
 from tests.conftest import make_settings
 from tests.support import default_stubs, run_job
 
@@ -120,3 +121,32 @@ async def test_concurrent_claims_never_strand_a_queued_job(pg_sessions: SessionF
         for r in results:
             assert isinstance(r, JobView)
             await jobs.finish(r.id, f"w{r.id}", GenerationStatus.DELIVERED, None, delivered=1)
+
+
+async def test_a_prompt_racing_the_end_of_the_users_job_is_never_left_waiting(
+    pg_sessions: SessionFactory, clock: ManualClock
+) -> None:
+    settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=1000, INFLIGHT_CAP="user:1")
+    users = UserService(pg_sessions, clock, frozenset())
+    jobs = GenerationJobs(pg_sessions, QuotaService(pg_sessions, settings, clock), clock, settings)
+    ask = {"chat_id": 1, "level": Level.USER, "prompt": "p", "model": ModelId.FLUX_DEV}
+    for uid in range(1, 21):
+        await users.register(Profile(id=uid, first_name=f"U{uid}"))
+        first = await jobs.submit(user_id=uid, **ask)  # type: ignore[arg-type]
+        running = await jobs.claim(f"w{uid}", timedelta(seconds=60), preferred=first.generation_id)
+        assert isinstance(running, JobView)
+
+        async def finish(job: JobView = running, uid: int = uid) -> object:
+            await asyncio.sleep(random.random() * 0.01)
+            return await jobs.finish(job.id, f"w{uid}", GenerationStatus.DELIVERED, None, delivered=1)
+
+        async def submit(uid: int = uid) -> object:
+            await asyncio.sleep(random.random() * 0.01)
+            return await jobs.submit(user_id=uid, **ask)  # type: ignore[arg-type]
+
+        await asyncio.gather(finish(), submit())
+        async with pg_sessions() as session:
+            statuses = sorted(
+                (await session.execute(select(Generation.status).where(Generation.user_id == uid))).scalars()
+            )
+        assert statuses == ["delivered", "queued"], statuses

@@ -363,7 +363,10 @@ class GenerationJobs:
                     requeued.append(row.id)
                 if row.user_id is not None:
                     users.add(row.user_id)
-            for user_id in users:  # waiting jobs whose running ones were just refunded
+            # Waiting jobs whose running ones were just refunded, or that nothing is ahead of any more.
+            stuck = select(Generation.user_id).where(Generation.status == GenerationStatus.WAITING).distinct()
+            users.update(uid for uid in (await session.execute(stuck)).scalars() if uid is not None)
+            for user_id in sorted(users):
                 requeued.extend(await self._promote(session, user_id))
         if requeued or refunded:
             log.info("recovery: %d job(s) back on the queue, %d refunded as too old", len(requeued), len(refunded))
@@ -486,6 +489,10 @@ class GenerationJobs:
         delivered: int,
     ) -> Settled:
         """Final status, units that made no image released, the user's next waiting job promoted."""
+        if row.user_id is not None:
+            # Serialise with `submit` for this user: a prompt submitted while this job ends must
+            # either see it ended (and be queued) or be seen waiting here (and be promoted).
+            await session.execute(select(User.id).where(User.id == row.user_id).with_for_update())
         row.status = status
         row.finished_at = self._clock.now()
         row.lease_owner = None

@@ -53,6 +53,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", 2)
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        # Dozens of jobs per worker process each touch the database briefly (claim, lease renewals,
+        # settle): SQLAlchemy's 5 + 10 made lease renewals queue for connections under a burst.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
         _configure_sqlite(engine)

@@ -20,7 +20,7 @@ from bot import positions
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
-from bot.coordination.factory import Coordination, build_coordination
+from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
 from bot.delivery import Delivery
@@ -52,6 +52,8 @@ from bot.worker import Worker
 from handlers import build_routers
 
 log = logging.getLogger(__name__)
+
+UPDATE_CONCURRENCY = 100  # updates handled at once in polling mode (webhook: Telegram's max_connections)
 
 
 def _secret(value: Any) -> str | None:
@@ -175,9 +177,11 @@ def create_storage(settings: Settings) -> BaseStorage:
         return CompactMemoryStorage()
     from aiogram.fsm.storage.base import DefaultKeyBuilder
     from aiogram.fsm.storage.redis import RedisStorage
+    from redis.asyncio import Redis
 
-    return RedisStorage.from_url(
-        settings.redis_url, key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_namespace}:fsm")
+    return RedisStorage(
+        Redis(connection_pool=blocking_pool(settings.redis_url)),
+        key_builder=DefaultKeyBuilder(prefix=f"{settings.redis_namespace}:fsm"),
     )
 
 
@@ -319,6 +323,9 @@ class BotApp:
             await self.start_background()
             if stop is not None and stop.is_set():  # stopped before polling began: stop_polling had nothing to stop
                 return
+            # Updates only validate, reserve and enqueue, but a burst of them must not open more
+            # database and Redis connections than the pools hold.
+            kwargs.setdefault("tasks_concurrency_limit", UPDATE_CONCURRENCY)
             await self.dp.start_polling(self.bot, **kwargs)
         finally:
             await self.stop_background()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import AuthenticationError
@@ -68,16 +68,28 @@ async def build_coordination(settings: Settings, clock: Clock) -> Coordination:
     )
 
 
+REDIS_POOL_SIZE = 100
+REDIS_POOL_WAIT = 10.0
+
+
+def blocking_pool(url: str, **kwargs: object) -> BlockingConnectionPool:
+    """A pool that waits for a free connection: redis-py 8's default pool raises MaxConnectionsError
+    the moment 100 are in use, which a burst of updates reaches (each FSM look-up takes one)."""
+    return BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_COMMAND_TIMEOUT,
+        **kwargs,
+    )
+
+
 async def connect_redis(url: str) -> Redis:
     """A client that has answered PING, or CoordinationUnavailable (without the URL or its secrets)."""
+    retry = Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.2), REDIS_RETRIES)
     try:
-        redis = Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-            socket_timeout=REDIS_COMMAND_TIMEOUT,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.2), REDIS_RETRIES),
-        )
+        redis = Redis(connection_pool=blocking_pool(url, decode_responses=True, retry=retry))
     except ValueError:
         raise CoordinationUnavailable("REDIS_URL is not a usable Redis URL") from None
     try:

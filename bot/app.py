@@ -53,8 +53,6 @@ from handlers import build_routers
 
 log = logging.getLogger(__name__)
 
-UPDATE_CONCURRENCY = 100  # updates handled at once in polling mode (webhook: Telegram's max_connections)
-
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
@@ -323,9 +321,6 @@ class BotApp:
             await self.start_background()
             if stop is not None and stop.is_set():  # stopped before polling began: stop_polling had nothing to stop
                 return
-            # Updates only validate, reserve and enqueue, but a burst of them must not open more
-            # database and Redis connections than the pools hold.
-            kwargs.setdefault("tasks_concurrency_limit", UPDATE_CONCURRENCY)
             await self.dp.start_polling(self.bot, **kwargs)
         finally:
             await self.stop_background()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -26,6 +27,8 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout):  # every connection busy for pool_timeout: overloaded, not broken
+        return True
     if isinstance(exc, DBAPIError):
         # A failed connect surfaces as a bare DBAPIError; integrity or SQL errors (subclasses) are bugs.
         return exc.connection_invalidated or type(exc) in (DBAPIError, OperationalError, InterfaceError)

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
 from bot.delivery import Delivery
+from bot.draining import drain
 from bot.faults import is_outage
 from bot.queue import JobQueue
 from bot.services.generation import GenerationFailed, GenerationResult, GenerationService
@@ -98,16 +99,9 @@ class Worker:
 
     async def stop(self, grace: float) -> None:
         """Let running jobs finish for `grace` seconds; the rest go back on the queue, not refunded."""
-        pending = {t for t in self._tasks if not t.done()}
-        if not pending:
-            return
-        log.info("waiting up to %.0fs for %d running job(s)", grace, len(pending))
-        _done, still = await asyncio.wait(pending, timeout=grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still, timeout=10)
-            log.info("%d job(s) left on the queue for the next worker", len(still))
+        cut = await drain(self._tasks, grace, "job(s)")
+        if cut:
+            log.info("%d job(s) left on the queue for the next worker", cut)
 
     @contextlib.asynccontextmanager
     async def _tracked(self) -> AsyncIterator[None]:

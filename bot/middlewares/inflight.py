@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 
-log = logging.getLogger(__name__)
+from bot.draining import drain
 
 
 class InFlight(BaseMiddleware):
@@ -37,13 +36,4 @@ class InFlight(BaseMiddleware):
 
     async def drain(self, grace: float) -> None:
         """Wait up to `grace` seconds for running handlers, then cancel the rest (their quota is released)."""
-        current = asyncio.current_task()
-        pending = {t for t in self._tasks if t is not current and not t.done()}
-        if not pending:
-            return
-        log.info("waiting up to %.0fs for %d running handler(s)", grace, len(pending))
-        _done, still = await asyncio.wait(pending, timeout=grace)
-        for task in still:
-            task.cancel()
-        if still:
-            await asyncio.wait(still, timeout=5)
+        await drain(self._tasks, grace, "handler(s)", cancel_wait=5)

@@ -77,7 +77,7 @@ class Worker:
                 log.warning("message for generation %s: database unreachable (%s)", generation_id, type(exc).__name__)
                 return False  # redelivered (or swept up) once the database is back
             if claimed is None:  # done, cancelled, missing, or held by a live worker
-                log.debug("message for generation %s: nothing to run", generation_id)
+                log.info("message for generation %s: nothing to run (done, cancelled or held)", generation_id)
                 return True
             if isinstance(claimed, Settled):
                 await self._settled(claimed)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.levels import Level
+from bot.providers.base import ModelId
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser
 
@@ -81,3 +83,24 @@ async def test_a_user_who_blocked_the_bot_mid_generation_costs_nothing_and_logs_
     assert user is not None and user.blocked_bot
     assert await _statuses(b) == [GenerationStatus.UNDELIVERED]
     assert "blocked the bot" in caplog.text and "Traceback" not in caplog.text
+
+
+async def test_a_job_whose_worker_died_too_often_is_given_up_refunded_and_the_user_told(
+    make_bot: BotFactory, clock: Any
+) -> None:
+    b = await make_bot(JOB_MAX_ATTEMPTS=1)
+    await b.feed(b.tg.message(ANN, "/start"))
+    submitted = await b.services.jobs.submit(
+        user_id=ANN.id, chat_id=ANN.id, level=Level.USER, prompt="a fox", model=ModelId.GEMINI_FLASH
+    )
+    assert await b.services.jobs.claim("a-worker-that-died", timedelta(seconds=60)) is not None
+    clock.advance(timedelta(seconds=61))  # its lease ran out
+    assert submitted.generation_id is not None
+    await b.services.queue.enqueue(submitted.generation_id)
+    await b.services.queue.drained()
+    assert "failed several times and was stopped" in b.tg.sent_texts(ANN.id)[-1]
+    assert b.stubs["gemini"].calls == []
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 0
+    async with b.services.sessions() as s:
+        row = await s.get(Generation, submitted.generation_id)
+        assert row is not None and (row.status, row.error_class) == ("failed", "DeadLetter")

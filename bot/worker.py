@@ -63,11 +63,16 @@ class Worker:
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
         self._tasks: set[asyncio.Task[object]] = set()
+        self._closing = False  # stop() began: take no new job
 
     # --- the queue calls this ------------------------------------------------------------------
 
     async def handle(self, generation_id: int) -> bool:
         """Run the most deserving job; True when this message may be acknowledged."""
+        if self._closing:
+            # taskiq may still start a message it fetched before the stop: leave it to another worker.
+            # Claimed now, its job would outlive the grace period and the database, and run twice.
+            return False
         async with self._tracked(), self._slots:
             try:
                 claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
@@ -99,6 +104,7 @@ class Worker:
 
     async def stop(self, grace: float) -> None:
         """Let running jobs finish for `grace` seconds; the rest go back on the queue, not refunded."""
+        self._closing = True
         cut = await drain(self._tasks, grace, "job(s)")
         if cut:
             log.info("%d job(s) left on the queue for the next worker", cut)

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.app import attach_worker
+from bot.i18n import create_i18n
 from bot.levels import Level
 from bot.providers.base import ModelId
 from models import Generation, GenerationStatus
@@ -104,3 +106,19 @@ async def test_a_job_whose_worker_died_too_often_is_given_up_refunded_and_the_us
     async with b.services.sessions() as s:
         row = await s.get(Generation, submitted.generation_id)
         assert row is not None and (row.status, row.error_class) == ("failed", "DeadLetter")
+
+
+async def test_a_stopping_worker_takes_no_new_job(make_bot: BotFactory) -> None:
+    """A message taskiq starts after SIGTERM must not be claimed: its job would outlive the grace period."""
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+    worker = attach_worker(b.services, b.bot, create_i18n())  # replaces the fixture's as the queue's handler
+    await worker.stop(grace=0)
+    submitted = await b.services.jobs.submit(
+        user_id=ANN.id, chat_id=ANN.id, level=Level.USER, prompt="a fox", model=ModelId.GEMINI_FLASH
+    )
+    assert submitted.generation_id is not None
+    await b.services.queue.enqueue(submitted.generation_id)
+    await b.services.queue.drained()
+    assert b.stubs["gemini"].calls == []
+    assert await _statuses(b) == [GenerationStatus.QUEUED]  # left for another worker

@@ -134,6 +134,14 @@ class JobQueue:
         if not self.durable:
             await stop.wait()
             return
+        reclaiming = asyncio.create_task(self._reclaim_forever(stop), name="reclaim-stale-messages")
+        try:
+            await self._read(stop, concurrency, grace)
+        finally:
+            reclaiming.cancel()
+            await asyncio.gather(reclaiming, return_exceptions=True)
+
+    async def _read(self, stop: asyncio.Event, concurrency: int, grace: float) -> None:
         pause = 0.5
         while not stop.is_set():
             receiver = Receiver(
@@ -157,6 +165,49 @@ class JobQueue:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
                 pause = min(pause * 2, 10.0)
+
+    async def _reclaim_forever(self, stop: asyncio.Event) -> None:
+        """Messages a dead or stopping worker held unacknowledged go back on the stream as new ones.
+
+        taskiq-redis 1.2.4 looks for such messages (XAUTOCLAIM) only right after it has read a new
+        one, so on a quiet queue a dead worker's messages would wait for the next prompt. A message
+        taken twice is harmless: its second claim finds the job done or held and is acknowledged.
+        """
+        assert isinstance(self.broker, RedisStreamBroker)
+        broker = self.broker
+        every = max(broker.idle_timeout / 2000, 0.5)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            try:
+                moved = await self.reclaim_stale()
+            except Exception as exc:
+                if not is_outage(exc) and not _lost_group(exc):
+                    raise
+                continue  # the reader reports the outage; try again next round
+            if moved:
+                log.info("%d unacknowledged message(s) of a stopped worker put back on the queue", moved)
+
+    async def reclaim_stale(self) -> int:
+        """One round of `_reclaim_forever`; returns how many messages were put back."""
+        from redis.asyncio import Redis
+
+        assert isinstance(self.broker, RedisStreamBroker)
+        broker = self.broker
+        stream, group = broker.queue_name, broker.consumer_group_name
+        moved = 0
+        async with Redis(connection_pool=broker.connection_pool) as redis:
+            _next, entries, *_ = await redis.xautoclaim(
+                stream, group, f"{broker.consumer_name}:reclaimer", min_idle_time=broker.idle_timeout, count=100
+            )
+            for message_id, fields in entries:
+                if fields:  # an entry trimmed from the stream comes back empty: the sweep covers its job
+                    await redis.xadd(stream, fields, maxlen=broker.maxlen, approximate=True)
+                    moved += 1
+                await redis.xack(stream, group, message_id)
+        return moved
 
     async def _declare_group(self) -> None:
         if isinstance(self.broker, RedisStreamBroker):

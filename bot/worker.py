@@ -227,8 +227,7 @@ class Worker:
             try:
                 if not await self._jobs.renew(generation_id, self.owner, self._lease):
                     # Also false once this worker has settled the job and not yet stopped renewing it.
-                    row = await self._jobs.get(generation_id)
-                    if row is not None and row.status == GenerationStatus.RUNNING:
+                    if await self._jobs.status(generation_id) is GenerationStatus.RUNNING:
                         log.warning("generation %s: lease taken over by another worker", generation_id)
                     return
             except Exception as exc:  # the database may be back before the lease runs out

@@ -414,9 +414,10 @@ class GenerationJobs:
             )
             return int(count or 0)
 
-    async def get(self, generation_id: int) -> Generation | None:
+    async def status(self, generation_id: int) -> GenerationStatus | None:
         async with self._sessions() as session:
-            return await session.get(Generation, generation_id)
+            value = await session.scalar(select(Generation.status).where(Generation.id == generation_id))
+            return GenerationStatus(value) if value is not None else None
 
     # --- inside ------------------------------------------------------------------------------------
 

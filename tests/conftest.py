@@ -101,13 +101,15 @@ async def pg_sessions() -> AsyncIterator[SessionFactory]:
         if os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}:
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (CI must run this test, not skip it)")
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    # TEST_PG_DATABASE lets two checkouts run the suite at once without sharing a schema.
+    database = os.environ.get("TEST_PG_DATABASE", "imagebot_test")
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'imagebot_test'"))
+        exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database})
         if not exists:
-            await conn.execute(text("CREATE DATABASE imagebot_test"))
+            await conn.execute(text(f'CREATE DATABASE "{database}"'))
     await admin.dispose()
-    engine = create_engine(url.rsplit("/", 1)[0] + "/imagebot_test")
+    engine = create_engine(url.rsplit("/", 1)[0] + "/" + database)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))

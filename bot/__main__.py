@@ -77,6 +77,9 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
 
     try:
         asyncio.run(_main())
+    except ConfigError as exc:  # a file a setting names changed after the settings were checked
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     except TelegramUnauthorizedError:
         print("Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather", file=sys.stderr)
         return 2

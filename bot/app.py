@@ -17,9 +17,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import positions
+from bot.alerts import RefusalAlerts
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
@@ -37,10 +38,12 @@ from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
+from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
 from bot.services.users import UserService
 from bot.telegram import create_bot
@@ -66,6 +69,7 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             model=settings.gemini_image_model,
             base_url=settings.gemini_base_url,
             timeout=settings.gemini_timeout,
+            safety=settings.safety_level,
         ),
         HFReplicateProvider(
             hf_token=_secret(settings.hf_token),
@@ -74,6 +78,7 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             router_url=settings.hf_router_url,
             replicate_base_url=settings.replicate_base_url,
             timeout=settings.hf_timeout,
+            safety=settings.safety_level,
         ),
         PollinationsProvider(
             api_key=_secret(settings.pollinations_api_key),
@@ -81,6 +86,18 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             timeout=settings.pollinations_timeout,
         ),
     ]
+
+
+def build_safety_policy(settings: Settings) -> SafetyPolicy:
+    """SAFETY_LEVEL goes to the providers; the word list and REFUSAL_FALLBACK to the chain."""
+    terms = BlockedTerms()
+    if settings.blocked_terms_file is not None:
+        try:
+            terms = BlockedTerms.load(settings.blocked_terms_file)
+        except ValueError as exc:  # changed since the settings were checked
+            raise ConfigError(f"Setting BLOCKED_TERMS_FILE: {exc}") from None
+        log.info("word list: %d term(s) from %s", len(terms), settings.blocked_terms_file)
+    return SafetyPolicy(blocked_terms=terms, refusal_fallback=settings.refusal_fallback)
 
 
 @dataclass
@@ -103,6 +120,7 @@ class Services:
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
+    refusals: RefusalService
 
     def workflow_data(self) -> dict[str, Any]:
         return {
@@ -136,6 +154,7 @@ async def build_services(
     settings: Settings, clock: Clock | None = None, providers: list[ImageProvider] | None = None
 ) -> Services:
     """Open the database (migrating it to head) and wire the services."""
+    policy = build_safety_policy(settings)  # first: a bad word list stops start-up before anything opens
     clock = clock or Clock(settings.timezone)
     engine = create_engine(settings.database_url)
     await run_migrations(engine)
@@ -145,7 +164,7 @@ async def build_services(
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
-    generation = GenerationService(providers, coordination.health, coordination.limiter)
+    generation = GenerationService(providers, coordination.health, coordination.limiter, policy=policy)
     users = UserService(sessions, clock, settings.admin_ids)
     queue = JobQueue(create_broker(settings))
     await queue.start()
@@ -166,6 +185,7 @@ async def build_services(
         reports=ReportService(sessions, users, quota, clock),
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
+        refusals=RefusalService(sessions, clock),
     )
 
 
@@ -214,6 +234,7 @@ def attach_worker(
         clock=services.clock,
         owner=owner,
         metrics=metrics,
+        alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
     )
     services.queue.register(worker.handle)
     return worker

@@ -70,6 +70,8 @@ async def generate_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  tried {attempt.provider}/{attempt.model}: {attempt.outcome}{status} ({attempt.latency_ms} ms)")
     if isinstance(outcome, GenerationFailed):
         detail = f": {outcome.detail}" if outcome.detail else ""
+        if outcome.refusal is not None:
+            detail = f" by {outcome.refusal.provider}: {outcome.refusal.detail}"
         print(f"error: no image ({outcome.reason.value}{detail})", file=sys.stderr)
         return 1
     extension = EXTENSIONS.get(outcome.first.mime_type, "png")

@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.safety import BlockedTerms, SafetyLevel
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/bot.db"
 ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 
@@ -171,6 +173,12 @@ class Settings(BaseSettings):
     telegram_chat_rate: float = Field(default=1.0, gt=0, le=100, validation_alias="TELEGRAM_CHAT_RATE")
     telegram_chat_burst: int = Field(default=5, ge=1, le=100, validation_alias="TELEGRAM_CHAT_BURST")
 
+    # --- Content safety (bot/safety.py) ---
+    safety_level: SafetyLevel = Field(default=SafetyLevel.STANDARD, validation_alias="SAFETY_LEVEL")
+    refusal_fallback: bool = Field(default=False, validation_alias="REFUSAL_FALLBACK")
+    refusal_alert: int = Field(default=5, ge=0, le=1000, validation_alias="REFUSAL_ALERT")
+    blocked_terms_file: Path | None = Field(default=None, validation_alias="BLOCKED_TERMS_FILE")
+
     @field_validator(
         "gemini_api_key",
         "hf_token",
@@ -180,6 +188,7 @@ class Settings(BaseSettings):
         "webhook_url",
         "webhook_secret",
         "redis_url",
+        "blocked_terms_file",
         mode="before",
     )
     @classmethod
@@ -214,6 +223,19 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_concurrency(cls, value: object) -> object:
         return parse_provider_counts(value) if isinstance(value, str) else value
+
+    @field_validator("safety_level", mode="before")
+    @classmethod
+    def _lower_safety_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("blocked_terms_file")
+    @classmethod
+    def _check_blocked_terms(cls, value: Path | None) -> Path | None:
+        """Read and compile the list at start-up, so a bad regular expression stops the bot with its line."""
+        if value is not None:
+            BlockedTerms.load(value)
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -317,7 +339,7 @@ def load_settings(env_file: str | Path | None = None, **overrides: object) -> Se
         found = find_dotenv(usecwd=True)
         env_file = found or None
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -108,6 +108,15 @@ class Delivery:
                 )
         await self.notify(job.chat_id, text)
 
+    async def refused(self, job: JobView) -> None:
+        """A content filter (a provider's or the word list) declined the prompt: say so, never "failed"."""
+        with self._locale(job.locale):
+            text = _(
+                "🚫 The image model's content policy refused this request. Nothing was charged; "
+                "please try a different description."
+            )
+        await self.notify(job.chat_id, text)
+
     async def undelivered(self, job: JobView) -> None:
         with self._locale(job.locale):
             text = _("I made your image but Telegram would not take it. Your limit was not charged; please try again.")

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
+from bot.alerts import RefusalAlerts
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
@@ -25,7 +26,7 @@ from bot.delivery import Delivery
 from bot.draining import drain
 from bot.faults import is_outage
 from bot.queue import JobQueue
-from bot.services.generation import GenerationFailed, GenerationResult, GenerationService
+from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
@@ -49,6 +50,7 @@ class Worker:
         clock: Clock,
         owner: str | None = None,
         metrics: Metrics | None = None,
+        alerts: RefusalAlerts | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -59,6 +61,7 @@ class Worker:
         self._clock = clock
         self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
+        self._alerts = alerts
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -143,7 +146,13 @@ class Worker:
         try:
             async with self._delivery.progress(job):
                 outcome = await self._generation.generate(job.request)
-            if isinstance(outcome, GenerationFailed):
+            if isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.REFUSED:
+                settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.REFUSED, outcome)
+                if settled is not None:
+                    await self._delivery.clear_status(job.chat_id, job.status_message_id)
+                    await self._delivery.refused(job)
+                    await self._alert(job)
+            elif isinstance(outcome, GenerationFailed):
                 settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.FAILED, outcome)
                 if settled is not None:
                     await self._delivery.clear_status(job.chat_id, job.status_message_id)
@@ -162,6 +171,17 @@ class Worker:
         finally:
             renewer.cancel()
         return settled, outcome
+
+    async def _alert(self, job: JobView) -> None:
+        """The job is settled already: a failing alert is logged, never a reason to run the job again."""
+        if self._alerts is None or job.user_id is None:
+            return
+        try:
+            await self._alerts.after_refusal(job.user_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("generation %s: refusal alert not sent (%s)", job.id, type(exc).__name__)
 
     async def _hand_back(self, generation_id: int) -> None:
         """Stopping mid-job: the row goes back to queued and, on a shared queue, a new message says so.

@@ -8,7 +8,7 @@ import logging
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -20,6 +20,7 @@ from bot.services.payments import PaymentService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
 from bot.texts import format_date, level_name, level_with_end, limit_text, truncate
+from keyboards.moderation import BanUser
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ MAX_STATS_DAYS = 365
 
 
 class IsAdmin(Filter):
-    async def __call__(self, message: Message, user: UserView | None = None) -> bool:
+    async def __call__(self, event: Message | CallbackQuery, user: UserView | None = None) -> bool:
         return user is not None and user.level is Level.ADMIN
 
 
@@ -42,6 +43,7 @@ def router_factory() -> Router:
     router.message.register(on_unban, Command("unban"))
     router.message.register(on_broadcast, Command("broadcast"))
     router.message.register(on_refund, Command("refund"))
+    router.callback_query.register(on_ban_button, BanUser.filter(), IsAdmin())
     return router
 
 
@@ -151,6 +153,9 @@ async def on_user(
         _("Total: {delivered} delivered, {failed} failed").format(
             delivered=report.delivered_total, failed=report.failed_total
         ),
+        _("Refused by content filters: {today} today, {total} in total").format(
+            today=report.refused_today, total=report.refused_total
+        ),
         _("Banned: {banned}").format(
             banned=(yes + (f" ({html.escape(target.ban_reason)})" if target.ban_reason else ""))
             if target.is_banned
@@ -161,16 +166,19 @@ async def on_user(
     if report.recent:
         lines.append(_("Last generations:"))
         for g in report.recent:
+            status = g.status
+            if g.refusal_reason:  # what the filter said, e.g. "finishReason IMAGE_SAFETY"
+                status += ": " + truncate(g.refusal_reason, 60)
             lines.append(
                 "• {when} {model} → {provider} [{status}] {prompt}".format(
                     when=format_date(g.created_at, clock.tz),
                     model=g.model_requested,
                     provider=html.escape(g.provider or "—"),
-                    status=g.status,
+                    status=html.escape(status),
                     prompt=html.escape(truncate(g.prompt, 60)),
                 )
             )
-    await message.answer("\n".join(lines))  # bounded: 5 lines of at most ~150 characters each
+    await message.answer("\n".join(lines))  # bounded: 5 lines of at most ~210 characters each
 
 
 async def on_stats(message: Message, command: CommandObject, reports: ReportService) -> None:
@@ -196,6 +204,7 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
         _("By model: {table}").format(table=table(s.by_model)),
         _("By provider: {table}").format(table=table(s.by_provider)),
         _("Failures: {n}").format(n=s.failed),
+        _("Refused by content filters: {n} ({table})").format(n=s.refused, table=table(s.refused_by_provider)),
         _("Fallback rate: {rate:.0%}").format(rate=s.fallback_rate),
         _("Median latency: {latency}").format(
             latency=f"{s.median_latency_ms / 1000:.1f} s" if s.median_latency_ms is not None else "—"
@@ -224,6 +233,30 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
         )
         return
     await message.answer(_("{who} is banned.").format(who=_who(target)))
+
+
+async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: UserService) -> None:
+    """The button under a refusal alert. Answered first (a callback expires within seconds); the alert
+    then says who was banned and loses its button, so every admin sees it was handled."""
+    target = await users.get(callback_data.user_id)
+    if target is None:
+        text = _("No such user: {ref}. They must have started the bot.").format(ref=callback_data.user_id)
+        await callback.answer(text, show_alert=True)
+        return
+    try:
+        banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
+    except PermissionError:
+        text = _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
+        await callback.answer(html.unescape(text), show_alert=True)  # a callback answer is plain text
+        return
+    done = _("{who} is banned.").format(who=_who(banned))
+    await callback.answer(html.unescape(done))
+    message = callback.message
+    if isinstance(message, Message) and message.html_text:
+        try:
+            await message.edit_text(f"{message.html_text}\n\n{done}", reply_markup=None)
+        except TelegramAPIError as exc:  # an old or already-edited alert: the ban itself stands
+            log.info("refusal alert not updated: %s", type(exc).__name__)
 
 
 async def on_unban(message: Message, command: CommandObject, users: UserService) -> None:

@@ -24,6 +24,7 @@ class GenerationStatus(StrEnum):
     UNDELIVERED = "undelivered"  # made, but Telegram would not take it
     INTERRUPTED = "interrupted"  # cut short and too old to resume: refunded
     CANCELLED = "cancelled"  # withdrawn by the user before a worker took it
+    REFUSED = "refused"  # a provider's content filter or the word list declined it: refunded, reason kept
 
 
 UNFINISHED = (GenerationStatus.WAITING, GenerationStatus.QUEUED, GenerationStatus.RUNNING)
@@ -46,6 +47,8 @@ class Generation(Base):
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=GenerationStatus.QUEUED, index=True)
     error_class: Mapped[str | None] = mapped_column(String(64))
+    # Why a refused generation was refused, in the provider's words (e.g. "finishReason IMAGE_SAFETY").
+    refusal_reason: Mapped[str | None] = mapped_column(String(300))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     # The quota day a unit was reserved on (None when nothing was reserved), so release hits that day.
     quota_day: Mapped[date | None] = mapped_column(Date)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime
@@ -29,6 +29,8 @@ class User(Base):
     ban_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     expiry_warned_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The quota day the admins were last told about this user's refusals: at most one alert a day.
+    refusal_alert_day: Mapped[date | None] = mapped_column(Date)
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -66,7 +66,12 @@ def parse_ratio(text: str) -> tuple[int, int]:
 
 def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
     target = width / height
-    return min(choices, key=lambda r: abs(target - (lambda w, h: w / h)(*parse_ratio(r))))
+
+    def distance(ratio: str) -> float:
+        w, h = parse_ratio(ratio)
+        return abs(target - w / h)
+
+    return min(choices, key=distance)
 
 
 def _round_to(value: int, multiple: int) -> int:
@@ -92,6 +97,9 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "unavailable"  # 5xx, connection refused, DNS
     TIMEOUT = "timeout"
     BAD_OUTPUT = "bad_output"  # 2xx but no decodable image
+    # The provider's content filter declined the prompt or its image. Final: the chain does not shop
+    # for a laxer filter (unless REFUSAL_FALLBACK=1), and it is no outage (the provider does not rest).
+    REFUSED = "refused"
 
 
 @dataclass(slots=True)

@@ -3,6 +3,11 @@
 Wire (google-genai 3.4): `POST {base_url}/{api_version}/models/{model}:generateContent` with the key
 in `x-goog-api-key`; the image comes back base64 in `candidates[0].content.parts[*].inlineData`.
 Plain text models (gemini-2.5-flash) answer 400 to IMAGE output, so the model id is configurable.
+
+Refusals (HTTP 200 both): a blocked prompt comes back with `promptFeedback.blockReason` (SAFETY, OTHER,
+BLOCKLIST, PROHIBITED_CONTENT, IMAGE_SAFETY, ...) and no candidates; a blocked image as a candidate
+without image parts whose `finishReason` is IMAGE_SAFETY, SAFETY, PROHIBITED_CONTENT, ... Both are
+ErrorKind.REFUSED. NO_IMAGE, OTHER and a text-only STOP are not policy refusals: BAD_OUTPUT.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+
+from bot.safety import SafetyLevel
 
 from .base import (
     ErrorKind,
@@ -36,6 +43,22 @@ log = logging.getLogger(__name__)
 # Ratios Gemini's ImageConfig accepts (no 9:21, unlike Replicate's FLUX models).
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
+# Finish reasons that mean "the content filter stopped this" (google-genai 3.4's FinishReason).
+REFUSAL_FINISH_REASONS = frozenset(
+    {"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "MODEL_ARMOR"}
+)
+SAFETY_CATEGORIES = (
+    types.HarmCategory.HARM_CATEGORY_HARASSMENT,
+    types.HarmCategory.HARM_CATEGORY_HATE_SPEECH,
+    types.HarmCategory.HARM_CATEGORY_SEXUALLY_EXPLICIT,
+    types.HarmCategory.HARM_CATEGORY_DANGEROUS_CONTENT,
+)
+# Sent on every call: newer Gemini models default to no blocking at all for these categories.
+SAFETY_THRESHOLDS = {
+    SafetyLevel.STANDARD: types.HarmBlockThreshold.BLOCK_MEDIUM_AND_ABOVE,
+    SafetyLevel.STRICT: types.HarmBlockThreshold.BLOCK_LOW_AND_ABOVE,
+}
+
 
 class GeminiProvider:
     """Gemini Flash image generation. Uses only the key it is given, never GOOGLE_API_KEY from the env."""
@@ -44,7 +67,14 @@ class GeminiProvider:
     models = frozenset({ModelId.GEMINI_FLASH})
 
     def __init__(
-        self, api_key: str | None, model: str, base_url: str, timeout: float, *, api_version: str = "v1"
+        self,
+        api_key: str | None,
+        model: str,
+        base_url: str,
+        timeout: float,
+        *,
+        api_version: str = "v1",
+        safety: SafetyLevel = SafetyLevel.STANDARD,
     ) -> None:
         self._key = api_key or None
         self._model = model
@@ -52,6 +82,7 @@ class GeminiProvider:
         self._timeout = timeout
         # Pinned so GOOGLE_GENAI_API_VERSION in the environment cannot change the wire format.
         self._api_version = api_version
+        self._safety = safety
         self._client: genai.Client | None = None
 
     def available(self, model: ModelId) -> bool:
@@ -68,6 +99,7 @@ class GeminiProvider:
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=gemini_ratio(options)),
             seed=options.seed,
+            safety_settings=safety_settings(self._safety),
         )
         try:
             async with asyncio.timeout(self._timeout):
@@ -103,16 +135,8 @@ class GeminiProvider:
     def _image_bytes(self, response: types.GenerateContentResponse, started: float) -> bytes:
         """The generated image; thought images (interim drafts of thinking models) only if nothing else."""
         candidates = response.candidates or []
-        if not candidates:
-            feedback = response.prompt_feedback
-            reason = feedback.block_reason if feedback is not None else None
-            raise self._error(
-                ErrorKind.BAD_OUTPUT,
-                started,
-                detail=f"no candidates (blocked: {reason})" if reason else "no candidates",
-            )
-        candidate = candidates[0]
-        parts = (candidate.content.parts if candidate.content is not None else None) or []
+        candidate = candidates[0] if candidates else None
+        parts = (candidate.content.parts if candidate is not None and candidate.content is not None else None) or []
         final: bytes | None = None
         draft: bytes | None = None
         texts: list[str] = []
@@ -128,7 +152,12 @@ class GeminiProvider:
             return final
         if draft is not None:
             return draft
-        detail = f"no image (finish reason {candidate.finish_reason})"
+        refusal = _refusal(response.prompt_feedback, candidate)
+        if refusal is not None:
+            raise self._error(ErrorKind.REFUSED, started, detail=self._clean(refusal))
+        if candidate is None:
+            raise self._error(ErrorKind.BAD_OUTPUT, started, detail="no candidates")
+        detail = f"no image (finish reason {_name(candidate.finish_reason)})"
         if texts:
             detail += ": " + excerpt(" ".join(texts), 160)
         raise self._error(ErrorKind.BAD_OUTPUT, started, detail=self._clean(detail))
@@ -196,6 +225,12 @@ def gemini_ratio(options: ImageOptions) -> str:
     return "1:1"
 
 
+def safety_settings(level: SafetyLevel) -> list[types.SafetySetting]:
+    """One threshold for every category, from SAFETY_LEVEL."""
+    threshold = SAFETY_THRESHOLDS[level]
+    return [types.SafetySetting(category=category, threshold=threshold) for category in SAFETY_CATEGORIES]
+
+
 def fold_negative(prompt: str, negative: str | None) -> str:
     """Gemini has no negative-prompt parameter; as a language model it does understand "Avoid: ..."."""
     if not negative or not negative.strip():
@@ -212,6 +247,28 @@ def _error_reasons(details: Any) -> str:
     if not isinstance(items, list):
         return ""
     return " ".join(str(item.get("reason", "")) for item in items if isinstance(item, dict))
+
+
+def _refusal(
+    feedback: types.GenerateContentResponsePromptFeedback | None, candidate: types.Candidate | None
+) -> str | None:
+    """The provider's reason when its filter blocked the prompt or the image, else None."""
+    block = _name(feedback.block_reason) if feedback is not None else None
+    if block and block != "BLOCKED_REASON_UNSPECIFIED":
+        message = feedback.block_reason_message if feedback is not None else None
+        return f"blockReason {block}" + (": " + excerpt(message, 160) if message else "")
+    finish = _name(candidate.finish_reason) if candidate is not None else None
+    if finish in REFUSAL_FINISH_REASONS:
+        message = candidate.finish_message if candidate is not None else None
+        return f"finishReason {finish}" + (": " + excerpt(message, 160) if message else "")
+    return None
+
+
+def _name(value: Any) -> str | None:
+    """An enum member's wire name (google-genai may hand back a plain string for a value it does not know)."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
 
 
 def _ms_since(started: float) -> int:

@@ -8,8 +8,15 @@ output. A key without access to [dev] is downgraded once to FLUX.1 [schnell].
 FLUX 1.1 [pro] has no Hub repo, so huggingface_hub cannot map it: we call Replicate's predictions
 API ourselves with httpx.
 
-Pinned to huggingface_hub 2.4: `constants.ENDPOINT`, `constants.INFERENCE_PROXY_TEMPLATE` and the
-mapping cache are private-ish module state that later versions may move.
+Pinned to huggingface_hub 2.4: `constants.ENDPOINT`, `constants.INFERENCE_PROXY_TEMPLATE`, the
+mapping cache and `InferenceClient._inner_post` are private-ish and later versions may move them.
+
+Refusals: Replicate ends a prediction with `"status": "failed"` and the reason in `error`. FLUX.1
+[dev]/[schnell] (replicate/cog-flux) fail with "All generated images contained NSFW content. Try running
+it again with a different prompt."; Replicate's platform filter (flux-1.1-pro and others) with "The
+input or output was flagged as sensitive. Please try again with different inputs. (E005)"; BFL's own
+moderation says "Request Moderated" / "Content Moderated". huggingface_hub turns any output-less
+prediction into a bare TimeoutError, so [dev] reads the prediction itself before handing it on.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,8 +36,11 @@ import httpx
 import httpx2
 from huggingface_hub import InferenceClient, constants
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+from huggingface_hub.inference._providers import get_provider_helper
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
 from PIL import Image, UnidentifiedImageError
+
+from bot.safety import SafetyLevel
 
 from .base import (
     ErrorKind,
@@ -57,9 +68,6 @@ PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9")
 PRO_MIN_SIDE, PRO_MAX_SIDE = 256, 1440
 HUB_THREADS = 16
 
-# Parameters text_to_image() takes by name; anything else in an allow-list goes in extra_body.
-_NAMED_PARAMS = frozenset({"width", "height", "num_inference_steps", "guidance_scale", "seed", "negative_prompt"})
-
 
 @dataclass(frozen=True, slots=True)
 class HubModel:
@@ -73,19 +81,37 @@ class HubModel:
 
 FLUX_DEV = HubModel(
     DEV_REPO,
-    frozenset({"width", "height", "num_inference_steps", "guidance_scale", "seed", "negative_prompt", "aspect_ratio"}),
+    frozenset(
+        {
+            "width",
+            "height",
+            "num_inference_steps",
+            "guidance_scale",
+            "seed",
+            "negative_prompt",
+            "aspect_ratio",
+            "disable_safety_checker",
+        }
+    ),
     steps=28,
     guidance=3.5,
 )
 # Schnell is distilled: at most 4 steps, no guidance, no negative prompt.
 FLUX_SCHNELL = HubModel(
-    SCHNELL_REPO, frozenset({"width", "height", "num_inference_steps", "seed", "aspect_ratio"}), steps=4, guidance=None
+    SCHNELL_REPO,
+    frozenset({"width", "height", "num_inference_steps", "seed", "aspect_ratio", "disable_safety_checker"}),
+    steps=4,
+    guidance=None,
 )
 PRO_INPUTS = frozenset({"prompt", "aspect_ratio", "width", "height", "seed", "output_format", "safety_tolerance"})
 
 _TERMINAL_FAILURES = frozenset({"failed", "canceled", "aborted"})
 _PENDING = frozenset({"starting", "processing"})
 _ACCESS_WORDS = ("access", "gated", "pro ", "upgrade", "subscri", "permission", "not allowed")
+# What Replicate, cog-flux and BFL say when their content filter stopped a prediction (module docstring).
+REFUSAL_WORDS = re.compile(r"nsfw|flagged as sensitive|\bE005\b|\b(?:request|content) moderated\b", re.IGNORECASE)
+# FLUX 1.1 [pro]'s safety_tolerance: 1 (strictest on Replicate; BFL also takes 0) to 6; 2 is the default.
+PRO_SAFETY_TOLERANCE = {SafetyLevel.STANDARD: 2, SafetyLevel.STRICT: 1}
 
 # huggingface_hub caches the provider mapping per repo for the process lifetime; the cache does not
 # know which Hub it came from, so it is emptied whenever a provider points the library at another Hub.
@@ -111,6 +137,10 @@ class _UndecodableOutput(Exception):
     """Pillow could open but not read the downloaded output (truncated, corrupt)."""
 
 
+class _Refused(Exception):
+    """A prediction that Replicate's (or the model's) content filter failed; the message is its `error`."""
+
+
 class HFReplicateProvider:
     """FLUX.1 [dev] (HF token) and FLUX 1.1 [pro] (Replicate token, else HF token via the router)."""
 
@@ -126,6 +156,8 @@ class HFReplicateProvider:
         router_url: str,
         replicate_base_url: str,
         timeout: float,
+        *,
+        safety: SafetyLevel = SafetyLevel.STANDARD,
     ) -> None:
         self._hf_token = hf_token or None
         self._replicate_token = replicate_token or None
@@ -133,6 +165,7 @@ class HFReplicateProvider:
         self._router_url = router_url.rstrip("/")
         self._replicate_base_url = replicate_base_url.rstrip("/")
         self._timeout = timeout
+        self._safety = safety
         self._http: httpx.AsyncClient | None = None
         # Our own threads: a call that timed out keeps its thread until the sync client gives up,
         # and must not starve the loop's default executor (only cpu+4 threads) for everyone else.
@@ -192,11 +225,22 @@ class HFReplicateProvider:
             raise self._hub_error(exc, model.repo, started) from None
 
     def _hub_text_to_image(self, repo: str, prompt: str, params: dict[str, Any], timeout: float) -> bytes:
-        """Runs in a worker thread; returns PNG bytes."""
+        """Runs in a worker thread; returns PNG bytes.
+
+        `InferenceClient.text_to_image` step by step (huggingface_hub 2.4), so that a failed prediction's
+        `error` is read before huggingface_hub replaces it with "timed out": a refusal must not look
+        like an outage.
+        """
         client = InferenceClient(provider="replicate", api_key=self._hf_token, timeout=timeout)
-        named = {k: v for k, v in params.items() if k in _NAMED_PARAMS}
-        extra = {k: v for k, v in params.items() if k not in _NAMED_PARAMS}
-        image = client.text_to_image(prompt, model=repo, extra_body=extra or None, **named)
+        helper = get_provider_helper("replicate", task="text-to-image", model=repo)
+        request = helper.prepare_request(
+            inputs=prompt, parameters=params, headers=client.headers, model=repo, api_key=self._hf_token
+        )
+        answer = client._inner_post(request)
+        refusal = prediction_refusal(answer)
+        if refusal is not None:
+            raise _Refused(refusal)
+        image = Image.open(io.BytesIO(helper.get_response(answer, request)))
         buf = io.BytesIO()
         try:
             image.save(buf, format="PNG")  # Image.open is lazy: a truncated download fails here
@@ -206,6 +250,8 @@ class HFReplicateProvider:
 
     def _hub_error(self, exc: Exception, repo: str, started: float) -> ProviderError:
         """One ErrorKind for whatever huggingface_hub (and its httpx2 client, and Pillow) raised."""
+        if isinstance(exc, _Refused):
+            return self._error(ErrorKind.REFUSED, repo, started, detail=self._clean(excerpt(str(exc))))
         if isinstance(exc, HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else None
             body = _response_text(exc.response) or exc.server_message or str(exc)
@@ -257,7 +303,7 @@ class HFReplicateProvider:
             async with asyncio.timeout(self._timeout):
                 response = await http.post(
                     f"{base}/v1/models/{PRO_MODEL}/predictions",
-                    json={"input": pro_input(prompt, options)},
+                    json={"input": pro_input(prompt, options, self._safety)},
                     headers={**auth, "Prefer": "wait"},
                 )
                 prediction = self._prediction(response, started)
@@ -332,6 +378,9 @@ class HFReplicateProvider:
             await asyncio.sleep(self.poll_interval)
             prediction = self._prediction(await self._client().get(poll_url, headers=auth), started)
         status = prediction.get("status")
+        refusal = prediction_refusal(prediction)
+        if refusal is not None:
+            raise self._error(ErrorKind.REFUSED, PRO_MODEL, started, detail=self._clean(excerpt(refusal)))
         if status in _TERMINAL_FAILURES:
             raise self._error(
                 ErrorKind.BAD_OUTPUT,
@@ -397,13 +446,20 @@ def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:
         "negative_prompt": options.negative_prompt or None,
         # Replicate's FLUX models size by aspect ratio; width/height are what HF's schema names.
         "aspect_ratio": _ratio(options, FLUX_RATIOS),
+        # cog-flux's NSFW checker is on unless disabled; said explicitly, so no default change turns it off.
+        "disable_safety_checker": False,
     }
     return {k: v for k, v in wanted.items() if k in model.params and v is not None}
 
 
-def pro_input(prompt: str, options: ImageOptions) -> dict[str, Any]:
+def pro_input(prompt: str, options: ImageOptions, safety: SafetyLevel = SafetyLevel.STANDARD) -> dict[str, Any]:
     """The `input` of a flux-1.1-pro prediction: an aspect ratio, or "custom" with sides in 32s."""
-    wanted: dict[str, Any] = {"prompt": prompt, "seed": options.seed, "output_format": "png", "safety_tolerance": 2}
+    wanted: dict[str, Any] = {
+        "prompt": prompt,
+        "seed": options.seed,
+        "output_format": "png",
+        "safety_tolerance": PRO_SAFETY_TOLERANCE[safety],
+    }
     if options.width and options.height:
         width, height = options.size(default=1024, multiple=32)
         wanted.update(aspect_ratio="custom", width=_clamp(width), height=_clamp(height))
@@ -412,8 +468,25 @@ def pro_input(prompt: str, options: ImageOptions) -> dict[str, Any]:
     return {k: v for k, v in wanted.items() if k in PRO_INPUTS and v is not None}
 
 
+def prediction_refusal(answer: bytes | dict[str, Any]) -> str | None:
+    """The `error` of a failed prediction when a content filter caused it, else None."""
+    prediction: Any = answer
+    if isinstance(answer, bytes):
+        try:
+            prediction = json.loads(answer)
+        except ValueError:
+            return None
+    if not isinstance(prediction, dict) or prediction.get("status") not in _TERMINAL_FAILURES:
+        return None
+    error = str(prediction.get("error") or "")
+    return error if REFUSAL_WORDS.search(error) else None
+
+
 def kind_for_status(status: int, body: str = "") -> ErrorKind:
-    """401 is a bad key; 403 (and an access-worded 400) a key without this model."""
+    """401 is a bad key; 403 (and an access-worded 400) a key without this model; a 4xx that names a
+    content filter is a refusal."""
+    if 400 <= status < 500 and status not in (401, 402, 429) and REFUSAL_WORDS.search(body):
+        return ErrorKind.REFUSED
     if status == 401:
         return ErrorKind.AUTH
     if status in (403, 404):
@@ -428,7 +501,10 @@ def kind_for_status(status: int, body: str = "") -> ErrorKind:
 
 
 def _no_access(err: ProviderError) -> bool:
-    """Dev failures worth one try on schnell: 400 (seed 001: "no PRO access"), 403/404 gated/hidden."""
+    """Dev failures worth one try on schnell: 400 (seed 001: "no PRO access"), 403/404 gated/hidden.
+    Never a refusal: schnell is not a second opinion on the same prompt."""
+    if err.kind is ErrorKind.REFUSED:
+        return False
     return err.kind is ErrorKind.NO_ACCESS or err.status in (400, 403, 404)
 
 

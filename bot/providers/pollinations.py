@@ -4,6 +4,13 @@ Keyless: `GET https://image.pollinations.ai/prompt/{prompt}?width=&height=&seed=
 (rate-limited to about one request per 5 s per IP, in maintenance mode).
 Keyed: `GET https://gen.pollinations.ai/image/{prompt}?model=flux&width=&height=&seed=&negative_prompt=`
 with `Authorization: Bearer <key>`.
+
+Both get `safe=true` at every SAFETY_LEVEL: it is Pollinations' only switch, and without it the service
+returns explicit images (its default is false). With it, an image its NSFW check flags is not returned:
+image.pollinations.ai answers HTTP 500 with JSON `{"error": "Internal Server Error", "message": "NSFW
+content detected. This request cannot be fulfilled when safe mode is enabled.", ...}` (pollinations/
+pollinations, image.pollinations.ai/src/createAndReturnImages.ts and index.ts). That, and its
+"Content is prohibited", are ErrorKind.REFUSED; other 5xx stay outages.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from urllib.parse import quote
 
@@ -23,6 +31,9 @@ log = logging.getLogger(__name__)
 LEGACY_BASE_URL = "https://image.pollinations.ai"
 KEYED_BASE_URL = "https://gen.pollinations.ai"
 MODEL = "flux"
+
+# The messages Pollinations' safety checks fail a request with (module docstring).
+REFUSAL_WORDS = re.compile(r"nsfw content detected|content is prohibited", re.IGNORECASE)
 
 # Pollinations' default seed is fixed (42): without our own seed every identical prompt gives the
 # same picture.
@@ -69,8 +80,9 @@ class PollinationsProvider:
             ) from None
 
         if response.status_code >= 400:
+            refused = REFUSAL_WORDS.search(response.text) is not None
             raise self._error(
-                _kind_for_status(response.status_code),
+                ErrorKind.REFUSED if refused else _kind_for_status(response.status_code),
                 started,
                 status=response.status_code,
                 detail=self._clean(excerpt(body)),
@@ -97,10 +109,11 @@ class PollinationsProvider:
                 "seed": seed,
                 "model": MODEL,
                 "nologo": "true",
+                "safe": "true",
             }
             return f"{base}/prompt/{quoted}", params, {}
         base = self._base_url or KEYED_BASE_URL
-        params = {"model": MODEL, "width": width, "height": height, "seed": seed}
+        params = {"model": MODEL, "width": width, "height": height, "seed": seed, "safe": "true"}
         # Only the keyed API takes a negative prompt; flags are never sent as false (it reads "false" as true).
         if options.negative_prompt:
             params["negative_prompt"] = options.negative_prompt

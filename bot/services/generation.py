@@ -1,4 +1,8 @@
-"""The one generation service every front end calls: level check, fallback chain, typed outcome."""
+"""The one generation service every front end calls: level check, word list, fallback chain, typed outcome.
+
+The chain is for outages, not for shopping for a laxer filter: a provider's refusal (ErrorKind.REFUSED)
+ends it, unless the operator set REFUSAL_FALLBACK=1 (bot/safety.py).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from bot.providers.base import (
     ProviderImage,
     parse_ratio,
 )
+from bot.safety import WORD_LIST, SafetyPolicy
 from bot.services.health import ProviderHealth
 
 log = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ class FailureReason(StrEnum):
     INVALID_REQUEST = "invalid_request"  # empty prompt, absurd size...
     NO_PROVIDER = "no_provider"  # nothing configured for any allowed step
     ALL_FAILED = "all_failed"
+    REFUSED = "refused"  # a provider's content filter, or the operator's word list, declined the prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +103,25 @@ class GenerationFailed:
     detail: str = ""
 
     @property
+    def refusal(self) -> Attempt | None:
+        """The refusal behind a REFUSED outcome (the last one, if REFUSAL_FALLBACK let the chain go on)."""
+        refused = [a for a in self.attempts if a.outcome == ErrorKind.REFUSED]
+        return refused[-1] if refused else None
+
+    @property
     def error_class(self) -> str:
         """The last real failure kind, or the reason when nothing was tried."""
+        if self.reason is FailureReason.REFUSED:
+            return ErrorKind.REFUSED.value
         real = [a.outcome for a in self.attempts if a.outcome not in ("ok", ErrorKind.NOT_CONFIGURED, COOLING_DOWN)]
         return real[-1] if real else self.reason.value
 
 
 GenerationOutcome = GenerationResult | GenerationFailed
+
+
+class _Refused(Exception):
+    """Raised inside the chain to stop it at a refusal."""
 
 
 class GenerationService:
@@ -112,10 +130,12 @@ class GenerationService:
         providers: Sequence[ImageProvider],
         health: ProviderHealth | None = None,
         limiter: ConcurrencyLimiter | None = None,
+        policy: SafetyPolicy | None = None,
     ) -> None:
         self._providers = list(providers)
         self._health = health
         self._limiter = limiter  # caps calls per chain step across every worker sharing it
+        self._policy = policy or SafetyPolicy()
 
     async def cooldowns(self) -> dict[str, float]:
         """Seconds each configured step still rests, by step name."""
@@ -145,22 +165,34 @@ class GenerationService:
             return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
         if not request.level.allows(MODELS[request.model].min_level):
             return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
+        term = self._policy.blocked_terms.match(request.prompt)
+        if term is not None:  # before any provider is called
+            log.info("prompt refused by the word list (term %r)", term)
+            attempt = Attempt(WORD_LIST, "", ErrorKind.REFUSED.value, detail=f"blocked term {term}"[:300])
+            return GenerationFailed(request.model, FailureReason.REFUSED, [attempt], _ms(started))
 
         chain = chain_for(request.model, request.level)
         attempts: list[Attempt] = []
         images: list[GeneratedImage] = []
         start_at = 0
-        for index in range(request.options.count):
-            options = _nth_options(request.options, index)
-            found = await self._run_chain(chain[start_at:], request.prompt, options, attempts)
-            if found is None:
-                break
-            image, step = found
-            images.append(image)
-            start_at = chain.index(step)  # later images start where the last one succeeded
+        try:
+            for index in range(request.options.count):
+                options = _nth_options(request.options, index)
+                found = await self._run_chain(chain[start_at:], request.prompt, options, attempts)
+                if found is None:
+                    break
+                image, step = found
+                images.append(image)
+                start_at = chain.index(step)  # later images start where the last one succeeded
+        except _Refused:
+            pass  # the images made before it (of a count > 1) are still delivered
         elapsed = _ms(started)
         if images:
             return GenerationResult(request.model, images, attempts, elapsed)
+        if any(a.outcome == ErrorKind.REFUSED for a in attempts):
+            # Also with REFUSAL_FALLBACK=1 when nothing after the refusal made an image: the user hears
+            # that the content was refused, not that the services are down.
+            return GenerationFailed(request.model, FailureReason.REFUSED, attempts, elapsed)
         tried = [a for a in attempts if a.outcome not in (ErrorKind.NOT_CONFIGURED, COOLING_DOWN)]
         reason = FailureReason.ALL_FAILED if tried else FailureReason.NO_PROVIDER
         return GenerationFailed(request.model, reason, attempts, elapsed)
@@ -202,6 +234,9 @@ class GenerationService:
         except ProviderError as exc:
             latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
             attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
+            if exc.kind is ErrorKind.REFUSED:
+                await self._refused(key, exc)
+                return None
             log.warning(
                 "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
                 exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
@@ -227,6 +262,18 @@ class GenerationService:
             await self._health.succeeded(key)
         attempts.append(Attempt(image.provider, image.model, "ok", None, "", _ms(started)))
         return _as_generated(image, step)
+
+    async def _refused(self, key: str, exc: ProviderError) -> None:
+        """A refusal is an answer, not an outage: the provider does not rest. It ends the chain unless
+        the operator opted in to falling back."""
+        log.info(
+            "provider refused: provider=%s model=%s reason=%r fallback=%s",
+            exc.provider, exc.model, exc.detail[:200], self._policy.refusal_fallback,
+        )  # fmt: skip
+        if self._health is not None:
+            await self._health.succeeded(key)
+        if not self._policy.refusal_fallback:
+            raise _Refused(exc.detail)
 
     def _slot(self, step: ModelId) -> AbstractAsyncContextManager[None]:
         if self._limiter is None:

@@ -308,6 +308,11 @@ class GenerationJobs:
                 row.fallback = outcome.fallback_used
             if isinstance(outcome, GenerationFailed):
                 error_class = error_class or outcome.error_class
+                refusal = outcome.refusal if status is GenerationStatus.REFUSED else None
+                if refusal is not None:  # who refused, and why in their words: /user and /stats read it
+                    row.provider = refusal.provider
+                    row.model_used = refusal.model or None
+                    row.refusal_reason = refusal.detail[:300] or refusal.outcome
             return await self._close(session, row, status, error_class, delivered)
 
     # --- recovery ------------------------------------------------------------------------------

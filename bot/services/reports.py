@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.services.quota import QuotaService, QuotaStatus
 from bot.services.users import UserService, UserView
-from models import Generation, User
+from models import Generation, GenerationStatus, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class GenerationLine:
     provider: str | None
     status: str
     prompt: str
+    refusal_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class UserReport:
     delivered_total: int
     failed_total: int
     recent: list[GenerationLine]
+    refused_total: int = 0
+    refused_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class Stats:
     fallbacks: int
     median_latency_ms: int | None
     top_users: list[tuple[int, str, int]]  # (id, name, delivered)
+    refused: int = 0
+    refused_by_provider: dict[str, int] = field(default_factory=dict)  # the word list counts as "word-list"
 
     @property
     def fallback_rate(self) -> float:
@@ -84,13 +89,25 @@ class ReportService:
                     .limit(recent)
                 )
             ).scalars()
-            lines = [GenerationLine(g.created_at, g.model_requested, g.provider, g.status, g.prompt) for g in rows]
+            lines = [
+                GenerationLine(g.created_at, g.model_requested, g.provider, g.status, g.prompt, g.refusal_reason)
+                for g in rows
+            ]
+            refused_today = await session.scalar(
+                select(func.count()).where(
+                    Generation.user_id == user.id,
+                    Generation.status == GenerationStatus.REFUSED,
+                    Generation.created_at >= self._start_of_today(),
+                )
+            )
         return UserReport(
             user=user,
             quota=await self._quota.status(user.id, user.level),
             delivered_total=counts.get("delivered", 0),
             failed_total=counts.get("failed", 0),
             recent=lines,
+            refused_total=counts.get(GenerationStatus.REFUSED.value, 0),
+            refused_today=int(refused_today or 0),
         )
 
     async def stats(self, days: int = 1) -> Stats:
@@ -107,13 +124,13 @@ class ReportService:
             by_provider = await _counts(session, Generation.provider, delivered)
             fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))
             failed = await session.scalar(select(func.count()).where(*in_window, Generation.status == "failed"))
-            latencies = list(
-                (
-                    await session.execute(
-                        select(Generation.latency_ms).where(*delivered, Generation.latency_ms.is_not(None))
-                    )
-                ).scalars()
+            refused_by_provider = await _counts(
+                session, Generation.provider, (*in_window, Generation.status == GenerationStatus.REFUSED)
             )
+            latency_rows = await session.execute(
+                select(Generation.latency_ms).where(*delivered, Generation.latency_ms.is_not(None))
+            )
+            latencies = [ms for ms in latency_rows.scalars() if ms is not None]
             n = func.count(Generation.id).label("n")
             top = (
                 await session.execute(
@@ -138,6 +155,8 @@ class ReportService:
             fallbacks=fallbacks or 0,
             median_latency_ms=int(statistics.median(latencies)) if latencies else None,
             top_users=[(uid, f"@{un}" if un else fn, count) for uid, un, fn, count in top],
+            refused=sum(refused_by_provider.values()),
+            refused_by_provider=refused_by_provider,
         )
 
 

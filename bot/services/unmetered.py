@@ -19,22 +19,24 @@ async def record_unmetered(
     source: str,
 ) -> None:
     """Record a generation made outside Telegram (CLI, HTTP): no user, no quota."""
-    ok = isinstance(outcome, GenerationResult)
+    row = Generation(
+        user_id=None,
+        source=source,
+        prompt=prompt,
+        model_requested=model.value,
+        attempts=[a.to_dict() for a in outcome.attempts],
+        latency_ms=outcome.latency_ms,
+        created_at=clock.now(),
+        finished_at=clock.now(),
+    )
+    if isinstance(outcome, GenerationResult):
+        row.status = "delivered"
+        row.provider, row.model_used, row.fallback = outcome.first.provider, outcome.first.model, outcome.fallback_used
+    else:
+        row.status, row.error_class, row.fallback = "failed", outcome.error_class, False
+        refusal = outcome.refusal
+        if refusal is not None:
+            row.status, row.refusal_reason = "refused", refusal.detail[:300]
+            row.provider, row.model_used = refusal.provider, refusal.model or None
     async with sessions.begin() as session:
-        session.add(
-            Generation(
-                user_id=None,
-                source=source,
-                prompt=prompt,
-                model_requested=model.value,
-                provider=outcome.first.provider if ok else None,
-                model_used=outcome.first.model if ok else None,
-                fallback=outcome.fallback_used if ok else False,
-                attempts=[a.to_dict() for a in outcome.attempts],
-                status="delivered" if ok else "failed",
-                error_class=None if ok else outcome.error_class,
-                latency_ms=outcome.latency_ms,
-                created_at=clock.now(),
-                finished_at=clock.now(),
-            )
-        )
+        session.add(row)

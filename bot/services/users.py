@@ -265,6 +265,22 @@ class UserService:
                 )
             return [(r.id, _level(r.level)) for r in rows]
 
+    async def admin_contacts(self) -> list[tuple[int, str | None]]:
+        """Who hears operator alerts, with their language: ADMIN_IDS (even before they start the bot)
+        and users whose level is admin, except banned ones and those who blocked the bot."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(User).where(or_(User.id.in_(self._admin_ids), User.level == Level.ADMIN.value))
+            )
+            known = {u.id: u for u in rows.scalars()}
+        reachable = [
+            (u.id, u.language_code)
+            for u in known.values()
+            if self.effective_level(u) is Level.ADMIN and not u.is_banned and not u.blocked_bot
+        ]
+        never_seen: list[tuple[int, str | None]] = [(uid, None) for uid in self._admin_ids - known.keys()]
+        return sorted(reachable + never_seen)
+
     def effective_level(self, user: User) -> Level:
         if user.id in self._admin_ids:
             return Level.ADMIN

@@ -240,14 +240,16 @@ class FakeServer:
 class FakeGemini(FakeServer):
     """Gemini API: `POST /{v1|v1beta}/models/{model}:generateContent`, key in `x-goog-api-key`.
 
-    Key for behave(): the model id. Extra modes: "no_image" (text part only), "blocked"
-    (promptFeedback.blockReason, no candidates). "garbage" = an inlineData part that is not an image;
+    Key for behave(): the model id. Extra modes: "no_image" (text part only). The two refusal shapes
+    (HTTP 200 both): "blocked" = the prompt was blocked, `promptFeedback.blockReason` (`body`, default
+    SAFETY) and no candidates; "image_blocked" = the image was, a candidate without content whose
+    `finishReason` is `body` (default IMAGE_SAFETY). "garbage" = an inlineData part that is not an image;
     "empty" = `{"candidates": []}`. A key not in `tokens` gets Gemini's real answer for a bad key:
     400 INVALID_ARGUMENT with reason API_KEY_INVALID.
     """
 
     default_color: ClassVar[RGB] = (30, 90, 220)
-    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"no_image", "blocked"}
+    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"no_image", "blocked", "image_blocked"}
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{version:v1|v1beta|v1alpha}/models/{call}", self._generate)
@@ -294,7 +296,22 @@ class FakeGemini(FakeServer):
         if b.mode == "empty":
             return web.json_response({"candidates": [], "modelVersion": model})
         if b.mode == "blocked":
-            return web.json_response({"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": model})
+            return web.json_response(
+                {
+                    "promptFeedback": {"blockReason": b.body or "SAFETY", "safetyRatings": []},
+                    "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 0, "totalTokenCount": 7},
+                    "modelVersion": model,
+                }
+            )
+        if b.mode == "image_blocked":
+            return web.json_response(
+                {
+                    "candidates": [{"finishReason": b.body or "IMAGE_SAFETY", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+                    "modelVersion": model,
+                    "responseId": "fake-response",
+                }
+            )
         parts: list[dict[str, Any]] = [{"text": "Here is the picture you asked for."}]
         if b.mode != "no_image":
             data = GARBAGE if b.mode == "garbage" else self.image()
@@ -358,6 +375,11 @@ class FakeHub(FakeServer):
 # Replicate models whose `output` is a single URL string rather than a list.
 STRING_OUTPUT_MODELS = frozenset({"black-forest-labs/flux-1.1-pro", "black-forest-labs/flux-pro"})
 
+# What a content filter's failed prediction says (see bot/providers/hf_replicate.py for the sources).
+COG_FLUX_MODELS = frozenset({"black-forest-labs/flux-dev", "black-forest-labs/flux-schnell"})
+COG_FLUX_NSFW = "All generated images contained NSFW content. Try running it again with a different prompt."
+REPLICATE_E005 = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
+
 DEFAULT_REPLICATE_COLORS: dict[str, RGB] = {
     "black-forest-labs/flux-dev": (40, 170, 60),
     "black-forest-labs/flux-schnell": (230, 200, 30),
@@ -375,11 +397,14 @@ class FakeReplicate(FakeServer):
     Key for behave(): "owner/name" of the Replicate model. Extra modes: "processing" (the POST
     answers status "starting"; `polls` GETs later it has succeeded), "failed" (status "failed"
     with an error), "no_output" (succeeded without output). "garbage"/"empty" corrupt the file.
-    Each model's image has its own colour: `color_for(model)`.
+    "nsfw": the content filter fails the prediction the way the real one does (`body` overrides the
+    error): FLUX.1 dev/schnell with cog-flux's safety-checker message, unless the input had
+    `disable_safety_checker: true` (then it succeeds, as the real model would); every other model with
+    Replicate's E005 "flagged as sensitive". Each model's image has its own colour: `color_for(model)`.
     """
 
     default_color: ClassVar[RGB] = (90, 90, 90)
-    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"processing", "failed", "no_output"}
+    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"processing", "failed", "no_output", "nsfw"}
 
     def __init__(
         self,
@@ -457,10 +482,20 @@ class FakeReplicate(FakeServer):
             return web.json_response({**prediction, "status": "starting", "output": None}, status=201)
         if b.mode == "failed":
             prediction.update(status="failed", output=None, error="fake: the model crashed")
+        elif b.mode == "nsfw" and (refusal := self._refusal(model, body.get("input", {}), b)) is not None:
+            prediction.update(status="failed", output=None, error=refusal)
         elif b.mode == "no_output":
             prediction.update(output=None)
         self._predictions[pid] = prediction
         return web.json_response(prediction, status=201)
+
+    @staticmethod
+    def _refusal(model: str, given: dict[str, Any], b: Behaviour) -> str | None:
+        if b.body is not None:
+            return str(b.body)
+        if model in COG_FLUX_MODELS:
+            return None if given.get("disable_safety_checker") is True else COG_FLUX_NSFW
+        return REPLICATE_E005
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         if self.tokens is not None and self._bearer(request) not in self.tokens:
@@ -486,12 +521,15 @@ class FakePollinations(FakeServer):
     """Pollinations: keyless `GET /prompt/{prompt}` and keyed `GET /image/{prompt}`, both JPEG.
 
     `/image/...` answers 401 without `Authorization: Bearer ...` (or with a key not in `tokens`).
-    Key for behave(): "prompt" or "image". "garbage" = 200 image/jpeg with non-image bytes.
+    Key for behave(): "prompt" or "image". "garbage" = 200 image/jpeg with non-image bytes. "nsfw" = the
+    image is flagged by Pollinations' NSFW check: with `safe=true` its real answer (HTTP 500, JSON with
+    "NSFW content detected..."), without it the image anyway, as the real service does.
     `prompts` lists the decoded prompts seen.
     """
 
     default_color: ClassVar[RGB] = (220, 60, 40)
     image_format: ClassVar[str] = "JPEG"
+    modes: ClassVar[frozenset[str]] = FakeServer.modes | {"nsfw"}
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/prompt/{prompt:.+}", self._legacy)
@@ -507,7 +545,7 @@ class FakePollinations(FakeServer):
         return out
 
     async def _legacy(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve("prompt")
+        return await self._serve("prompt", request)
 
     async def _keyed(self, request: web.Request) -> web.StreamResponse:
         token = self._bearer(request)
@@ -516,12 +554,19 @@ class FakePollinations(FakeServer):
                 {"success": False, "error": {"code": "UNAUTHORIZED", "message": "Authentication required"}},
                 status=401,
             )
-        return await self._serve("image")
+        return await self._serve("image", request)
 
-    async def _serve(self, route: str) -> web.StreamResponse:
+    async def _serve(self, route: str, request: web.Request) -> web.StreamResponse:
         b = self.behaviour(route)
         if (early := await self._prelude(b)) is not None:
             return early
+        if b.mode == "nsfw" and request.query.get("safe", "").lower() == "true":
+            message = "NSFW content detected. This request cannot be fulfilled when safe mode is enabled."
+            return web.json_response(
+                {"error": "Internal Server Error", "message": message, "requestParameters": dict(request.query)},
+                status=500,
+                headers={"X-Error-Type": "Internal Server Error"},
+            )
         if b.mode == "garbage":
             return web.Response(body=GARBAGE, content_type="image/jpeg")
         if b.mode == "empty":

@@ -11,6 +11,7 @@ import pytest
 
 from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
 from bot.providers.gemini import GeminiProvider, gemini_ratio
+from bot.safety import SafetyLevel
 from tests.fakes.providers import FakeGemini
 
 KEY = "AIzaSy_SECRET_gemini_key_0123456789"
@@ -176,7 +177,6 @@ async def test_slow_upstream_times_out_close_to_the_deadline(fake: FakeGemini) -
     [
         ("garbage", "not an image"),
         ("empty", "no candidates"),
-        ("blocked", "SAFETY"),
         ("no_image", "Here is the picture"),
     ],
 )
@@ -208,3 +208,49 @@ def test_availability_and_identity() -> None:
     assert provider.available(ModelId.GEMINI_FLASH)
     assert not provider.available(ModelId.FLUX_DEV)
     assert not GeminiProvider("", MODEL, "http://127.0.0.1:9", 5).available(ModelId.GEMINI_FLASH)
+
+
+# -- content safety ---------------------------------------------------------------------------------
+
+CATEGORIES = [
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+]
+
+
+@pytest.mark.parametrize(
+    ("level", "threshold"),
+    [(SafetyLevel.STANDARD, "BLOCK_MEDIUM_AND_ABOVE"), (SafetyLevel.STRICT, "BLOCK_LOW_AND_ABOVE")],
+)
+async def test_safety_settings_are_sent_for_every_category(
+    fake: FakeGemini, level: SafetyLevel, threshold: str
+) -> None:
+    await generate(GeminiProvider(KEY, MODEL, fake.url, 10, safety=level))
+    [req] = fake.requests
+    assert req.json["safetySettings"] == [{"category": c, "threshold": threshold} for c in CATEGORIES]
+
+
+@pytest.mark.parametrize("reason", ["SAFETY", "OTHER", "PROHIBITED_CONTENT", "IMAGE_SAFETY"])
+async def test_a_blocked_prompt_is_a_refusal_with_its_reason(fake: FakeGemini, reason: str) -> None:
+    fake.behave("blocked", body=reason)
+    err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
+    assert err.kind is ErrorKind.REFUSED
+    assert err.detail == f"blockReason {reason}"
+
+
+@pytest.mark.parametrize("reason", ["IMAGE_SAFETY", "SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT"])
+async def test_a_blocked_image_is_a_refusal_with_its_finish_reason(fake: FakeGemini, reason: str) -> None:
+    fake.behave("image_blocked", body=reason)
+    err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
+    assert err.kind is ErrorKind.REFUSED
+    assert err.detail == f"finishReason {reason}"
+
+
+@pytest.mark.parametrize("reason", ["NO_IMAGE", "OTHER", "IMAGE_OTHER", "RECITATION"])
+async def test_no_image_for_other_reasons_is_bad_output_not_a_refusal(fake: FakeGemini, reason: str) -> None:
+    fake.behave("image_blocked", body=reason)
+    err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
+    assert err.kind is ErrorKind.BAD_OUTPUT
+    assert reason in err.detail

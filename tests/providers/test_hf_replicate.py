@@ -18,7 +18,8 @@ from huggingface_hub.inference._providers._common import _fetch_inference_provid
 
 from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
 from bot.providers.hf_replicate import DEV_REPO, PRO_MODEL, SCHNELL_REPO, HFReplicateProvider
-from tests.fakes.providers import FakeHub, FakeReplicate
+from bot.safety import SafetyLevel
+from tests.fakes.providers import COG_FLUX_NSFW, REPLICATE_E005, FakeHub, FakeReplicate
 
 HF = "hf_SECRET_test_token_abcdef123456"
 R8 = "r8_SECRET_replicate_token_987654"
@@ -35,8 +36,9 @@ DEV_INPUTS = {
     "seed",
     "negative_prompt",
     "aspect_ratio",
+    "disable_safety_checker",
 }
-SCHNELL_INPUTS = {"prompt", "width", "height", "num_inference_steps", "seed", "aspect_ratio"}
+SCHNELL_INPUTS = {"prompt", "width", "height", "num_inference_steps", "seed", "aspect_ratio", "disable_safety_checker"}
 PRO_INPUTS = {"prompt", "aspect_ratio", "width", "height", "seed", "output_format", "safety_tolerance"}
 
 
@@ -47,7 +49,12 @@ class Fakes:
     replicate: FakeReplicate
 
     def provider(
-        self, hf: str | None = HF, r8: str | None = None, timeout: float = 10, hub: FakeHub | None = None
+        self,
+        hf: str | None = HF,
+        r8: str | None = None,
+        timeout: float = 10,
+        hub: FakeHub | None = None,
+        safety: SafetyLevel = SafetyLevel.STANDARD,
     ) -> HFReplicateProvider:
         provider = HFReplicateProvider(
             hf_token=hf,
@@ -56,6 +63,7 @@ class Fakes:
             router_url=self.router.url,
             replicate_base_url=self.replicate.url,
             timeout=timeout,
+            safety=safety,
         )
         provider.poll_interval = 0.05
         return provider
@@ -122,6 +130,7 @@ async def test_dev_goes_hub_mapping_then_router_with_only_dev_parameters(fakes: 
         "seed": 42,
         "negative_prompt": "blurry",
         "aspect_ratio": "3:2",
+        "disable_safety_checker": False,
     }
     assert fakes.router.paths[-1].startswith("/files/")  # the output was downloaded from the fake
     assert fakes.replicate.requests == []  # an HF token never goes to Replicate directly
@@ -417,3 +426,54 @@ def test_availability_follows_the_keys(hf: str | None, r8: str | None, dev: bool
     assert provider.available(ModelId.FLUX_PRO) is pro
     assert not provider.available(ModelId.GEMINI_FLASH)
     assert provider.name == "hf-replicate" and provider.models == {ModelId.FLUX_DEV, ModelId.FLUX_PRO}
+
+
+# -- content safety ---------------------------------------------------------------------------------
+
+
+async def test_dev_nsfw_failure_is_a_refusal_and_schnell_is_not_asked(fakes: Fakes) -> None:
+    # huggingface_hub alone would report this failed prediction as "timed out".
+    fakes.router.behave("nsfw", key=DEV)
+    err = await failure(fakes.provider(), ModelId.FLUX_DEV)
+    assert (err.kind, err.model) == (ErrorKind.REFUSED, DEV_REPO)
+    assert err.detail == COG_FLUX_NSFW
+    assert fakes.router.predictions_for(SCHNELL) == []
+    [post] = fakes.router.predictions_for(DEV)
+    assert post.json["input"]["disable_safety_checker"] is False
+
+
+async def test_dev_other_failed_prediction_is_still_not_a_refusal(fakes: Fakes) -> None:
+    fakes.router.behave("failed", key=DEV)
+    err = await failure(fakes.provider(), ModelId.FLUX_DEV)
+    assert err.kind is ErrorKind.TIMEOUT
+
+
+async def test_dev_router_error_naming_the_filter_is_a_refusal(fakes: Fakes) -> None:
+    fakes.router.behave("status", key=DEV, status=422, body={"detail": REPLICATE_E005})
+    err = await failure(fakes.provider(), ModelId.FLUX_DEV)
+    assert (err.kind, err.status) == (ErrorKind.REFUSED, 422)
+    assert fakes.router.predictions_for(SCHNELL) == []
+
+
+@pytest.mark.parametrize("route", ["direct", "router"])
+async def test_pro_sensitive_failure_is_a_refusal(fakes: Fakes, route: str) -> None:
+    fake = fakes.replicate if route == "direct" else fakes.router
+    fake.behave("nsfw", key=PRO_MODEL)
+    provider = fakes.provider(r8=R8) if route == "direct" else fakes.provider(hf=HF)
+    err = await failure(provider, ModelId.FLUX_PRO)
+    assert (err.kind, err.model) == (ErrorKind.REFUSED, PRO_MODEL)
+    assert "flagged as sensitive" in err.detail and "E005" in err.detail
+
+
+@pytest.mark.parametrize("message", ["NSFW content detected", "Request Moderated", "Content Moderated"])
+async def test_pro_other_filter_messages_are_refusals(fakes: Fakes, message: str) -> None:
+    fakes.replicate.behave("nsfw", key=PRO_MODEL, body=message)
+    err = await failure(fakes.provider(r8=R8), ModelId.FLUX_PRO)
+    assert err.kind is ErrorKind.REFUSED and err.detail.endswith(message)
+
+
+@pytest.mark.parametrize(("level", "tolerance"), [(SafetyLevel.STANDARD, 2), (SafetyLevel.STRICT, 1)])
+async def test_pro_safety_tolerance_follows_the_level(fakes: Fakes, level: SafetyLevel, tolerance: int) -> None:
+    await generate(fakes.provider(r8=R8, safety=level), ModelId.FLUX_PRO)
+    [post] = fakes.replicate.predictions_for(PRO_MODEL)
+    assert post.json["input"]["safety_tolerance"] == tolerance

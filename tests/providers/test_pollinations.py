@@ -47,7 +47,14 @@ async def test_keyless_uses_the_legacy_route_without_auth(fake: FakePollinations
     assert fake.made(image.data)
     [req] = fake.requests
     assert req.method == "GET" and req.path == "/prompt/a red fox"
-    assert req.query == {"width": "1024", "height": "576", "seed": "7", "model": "flux", "nologo": "true"}
+    assert req.query == {
+        "width": "1024",
+        "height": "576",
+        "seed": "7",
+        "model": "flux",
+        "nologo": "true",
+        "safe": "true",
+    }
     assert req.header("authorization") is None
 
 
@@ -65,6 +72,7 @@ async def test_keyed_uses_the_image_route_with_bearer_and_negative_prompt(fake: 
         "width": "800",
         "height": "608",
         "seed": "3",
+        "safe": "true",
         "negative_prompt": "text, watermark",
     }
     # Pollinations reads "false" as true: flags are omitted, never sent as false.
@@ -189,3 +197,22 @@ def test_always_available_and_serves_only_its_model() -> None:
     assert provider.available(ModelId.POLLINATIONS)
     assert not provider.available(ModelId.FLUX_DEV)
     assert provider.name == "pollinations" and provider.models == {ModelId.POLLINATIONS}
+
+
+# -- content safety ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+async def test_safe_mode_nsfw_answer_is_a_refusal(fake: FakePollinations, key: str | None) -> None:
+    fake.behave("nsfw")
+    err = await failure(PollinationsProvider(key, fake.url, 5))
+    assert (err.kind, err.status) == (ErrorKind.REFUSED, 500)
+    assert "NSFW content detected" in err.detail
+    assert fake.requests[0].query["safe"] == "true"
+
+
+async def test_prohibited_content_is_a_refusal_but_other_500s_are_outages(fake: FakePollinations) -> None:
+    fake.behave("status", status=500, body={"error": "Internal Server Error", "message": "Content is prohibited"})
+    assert (await failure(PollinationsProvider(None, fake.url, 5))).kind is ErrorKind.REFUSED
+    fake.behave("status", status=500, body={"error": "Internal Server Error", "message": "Server responded with 502"})
+    assert (await failure(PollinationsProvider(None, fake.url, 5))).kind is ErrorKind.UNAVAILABLE

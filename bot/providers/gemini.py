@@ -201,7 +201,9 @@ class GeminiProvider:
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
         err = ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=_ms_since(started))
-        if kind is not ErrorKind.NOT_CONFIGURED:
+        if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
+            log.info("gemini refused: %s", err)
+        elif kind is not ErrorKind.NOT_CONFIGURED:
             log.warning("gemini failed: %s", err)
         return err
 

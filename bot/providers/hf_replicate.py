@@ -423,7 +423,9 @@ class HFReplicateProvider:
         self, kind: ErrorKind, model: str, started: float, *, status: int | None = None, detail: str = ""
     ) -> ProviderError:
         err = ProviderError(kind, self.name, model, status=status, detail=detail, latency_ms=_ms_since(started))
-        if kind is not ErrorKind.NOT_CONFIGURED:
+        if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
+            log.info("hf-replicate refused: %s", err)
+        elif kind is not ErrorKind.NOT_CONFIGURED:
             log.warning("hf-replicate failed: %s", err)
         return err
 

@@ -129,7 +129,10 @@ class PollinationsProvider:
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
         err = ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=_ms_since(started))
-        log.warning("pollinations failed: %s", err)
+        if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
+            log.info("pollinations refused: %s", err)
+        else:
+            log.warning("pollinations failed: %s", err)
         return err
 
     async def aclose(self) -> None:

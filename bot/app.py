@@ -43,6 +43,7 @@ from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
+from bot.services.user_cache import UserViewCache
 from bot.services.users import UserService
 from bot.telegram import create_bot
 from bot.web.health import Check, database_check, ping_check
@@ -149,7 +150,7 @@ async def build_services(
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
     generation = GenerationService(providers, coordination.health, coordination.limiter)
-    users = UserService(sessions, clock, settings.admin_ids)
+    users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
     return Services(

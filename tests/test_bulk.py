@@ -57,9 +57,8 @@ async def test_work_that_is_not_bulk_never_waits_and_nested_sessions_do_not_dead
 
     async def crowd() -> None:
         with bulk_work():
-            async with gate.hold():
-                async with gate.hold():  # a session opened inside another: no second slot
-                    await hold.wait()
+            async with gate.hold(), gate.hold():  # a session opened inside another: no second slot
+                await hold.wait()
 
     first = asyncio.create_task(crowd())
     await _spin()

@@ -23,11 +23,12 @@ from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
-from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+from bot.db import SessionFactory, create_engine, create_session_factory, default_bulk_slots, run_migrations
 from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
 from bot.middlewares.ban import BanMiddleware
+from bot.middlewares.bulk import BulkUpdates
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
@@ -45,6 +46,7 @@ from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
+from bot.services.user_cache import UserViewCache
 from bot.services.users import UserService
 from bot.telegram import create_bot
 from bot.web.health import Check, database_check, ping_check
@@ -158,14 +160,14 @@ async def build_services(
     clock = clock or Clock(settings.timezone)
     engine = create_engine(settings.database_url)
     await run_migrations(engine)
-    sessions = create_session_factory(engine)
+    sessions = create_session_factory(engine, settings.bulk_db_slots or default_bulk_slots(settings.database_url))
     leases = Leases(sessions, clock)
     owner = instance_owner()
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
     generation = GenerationService(providers, coordination.health, coordination.limiter, policy=policy)
-    users = UserService(sessions, clock, settings.admin_ids)
+    users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
     return Services(
@@ -208,6 +210,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     inflight = InFlight()
     dp["inflight"] = inflight
     dp.update.outer_middleware(inflight)
+    dp.update.outer_middleware(BulkUpdates())
     dp.update.outer_middleware(UserMiddleware(services.users))
     i18n = i18n or create_i18n()
     dp["i18n_core"] = i18n

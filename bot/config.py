@@ -155,6 +155,9 @@ class Settings(BaseSettings):
         default="imagebot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", validation_alias="REDIS_NAMESPACE"
     )
     workers: int = Field(default=64, ge=0, le=10000, validation_alias="WORKERS")
+    # 0: by database (see bot.db.default_bulk_slots); bulk work never holds more connections at once.
+    user_cache_ttl: float = Field(default=60.0, ge=0, le=3600, validation_alias="USER_CACHE_TTL")
+    bulk_db_slots: int = Field(default=0, ge=0, le=1000, validation_alias="BULK_DB_SLOTS")
     job_redelivery_timeout: float = Field(default=60.0, gt=0, validation_alias="JOB_REDELIVERY_TIMEOUT")
     job_max_attempts: int = Field(default=3, ge=1, le=100, validation_alias="JOB_MAX_ATTEMPTS")
     recovery_max_age: float = Field(default=900.0, gt=0, validation_alias="RECOVERY_MAX_AGE")

@@ -8,7 +8,8 @@ IMMEDIATE, taking the write lock up front, so two read-then-write transactions c
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.bulk import BulkGate, is_bulk
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
@@ -25,17 +28,32 @@ READ_ONLY = "bot_read_only"  # execution option marking the engine that read ses
 
 
 class SessionFactory:
-    """`sessions()` for reads, `sessions.begin()` for a write transaction (committed on exit)."""
+    """`sessions()` for reads, `sessions.begin()` for a write transaction (committed on exit).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    With a `BulkGate`, a task doing bulk work waits for a slot before it takes a connection.
+    """
+
+    def __init__(self, engine: AsyncEngine, gate: BulkGate | None = None) -> None:
         self._read = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self._write = async_sessionmaker(engine, expire_on_commit=False)
+        self.gate = gate
 
-    def __call__(self) -> AsyncSession:
-        return self._read()
+    def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._open(self._read)
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self._write.begin()
+        return self._open(self._write, transaction=True)
+
+    @asynccontextmanager
+    async def _open(
+        self, maker: async_sessionmaker[AsyncSession], *, transaction: bool = False
+    ) -> AsyncIterator[AsyncSession]:
+        if self.gate is None or not is_bulk():
+            async with maker.begin() if transaction else maker() as session:
+                yield session
+            return
+        async with self.gate.hold(), maker.begin() if transaction else maker() as session:
+            yield session
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -80,8 +98,15 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return SessionFactory(engine)
+def create_session_factory(engine: AsyncEngine, bulk_slots: int | None = None) -> SessionFactory:
+    """`bulk_slots`: connections bulk work may hold at once (`None`: no limit); see `bot.bulk`."""
+    return SessionFactory(engine, BulkGate(bulk_slots) if bulk_slots else None)
+
+
+def default_bulk_slots(url: str) -> int:
+    """Leave room in the pool (see `create_engine`) for everything that is not bulk work:
+    SQLite's 3 + 2 connections → 2 for bulk work (it has one writer anyway), others' 10 + 20 → 10."""
+    return 2 if make_url(url).get_backend_name() == "sqlite" else 10
 
 
 def alembic_config() -> Config:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
 from bot.alerts import RefusalAlerts
+from bot.bulk import bulk_work, urgent_work
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
@@ -77,31 +78,35 @@ class Worker:
             # Claimed now, its job would outlive the grace period and the database, and run twice.
             return False
         async with self._tracked(), self._slots:
-            try:
-                claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                log.warning("message for generation %s: database unreachable (%s)", generation_id, type(exc).__name__)
-                return False  # redelivered (or swept up) once the database is back
-            if claimed is None:  # done, cancelled, missing, or held by a live worker
-                log.info("message for generation %s: nothing to run (done, cancelled or held)", generation_id)
-                return True
-            if isinstance(claimed, Settled):
-                await self._settled(claimed)
-                return True
-            try:
-                await self._run(claimed)
-            except asyncio.CancelledError:
+            with bulk_work():  # a crowd of jobs must not take every database connection
+                return await self._handle(generation_id)
+
+    async def _handle(self, generation_id: int) -> bool:
+        try:
+            claimed = await self._jobs.claim(self.owner, self._lease, preferred=generation_id)
+        except Exception as exc:
+            if not is_outage(exc):
                 raise
-            except Exception as exc:
-                # The lease lapses and recovery puts the job back (at most JOB_MAX_ATTEMPTS times).
-                if is_outage(exc):
-                    log.warning("generation %s: database or Redis unreachable (%s)", claimed.id, type(exc).__name__)
-                else:
-                    log.exception("generation %s: worker failed", claimed.id)
-                return False
+            log.warning("message for generation %s: database unreachable (%s)", generation_id, type(exc).__name__)
+            return False  # redelivered (or swept up) once the database is back
+        if claimed is None:  # done, cancelled, missing, or held by a live worker
+            log.info("message for generation %s: nothing to run (done, cancelled or held)", generation_id)
             return True
+        if isinstance(claimed, Settled):
+            await self._settled(claimed)
+            return True
+        try:
+            await self._run(claimed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The lease lapses and recovery puts the job back (at most JOB_MAX_ATTEMPTS times).
+            if is_outage(exc):
+                log.warning("generation %s: database or Redis unreachable (%s)", claimed.id, type(exc).__name__)
+            else:
+                log.exception("generation %s: worker failed", claimed.id)
+            return False
+        return True
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -242,6 +247,10 @@ class Worker:
 
     async def _keep_lease(self, generation_id: int) -> None:
         """Renew while the job runs, so a long provider call is not taken by a second worker."""
+        with urgent_work():  # a renewal must not wait behind the crowd of jobs it keeps alive
+            await self._renew_until_done(generation_id)
+
+    async def _renew_until_done(self, generation_id: int) -> None:
         while True:
             await asyncio.sleep(self._renew_every)
             try:

@@ -10,6 +10,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 
+from bot.bulk import is_bulk
 from bot.services.users import Profile, UserService
 
 
@@ -34,6 +35,7 @@ class UserMiddleware(BaseMiddleware):
                 username=tg_user.username,
                 last_name=tg_user.last_name,
                 language_code=tg_user.language_code,
-            )
+            ),
+            cached=not is_bulk(),  # what a prompt charges and which model it uses: always read fresh
         )
         return await handler(event, data)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, or_, select, update
 
@@ -12,64 +14,60 @@ from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ModelId
 from bot.services.sql import insert_for
+from bot.services.user_cache import UserViewCache
+from bot.services.user_view import Profile, UserView
 from models import User
 
 MAX_USER_ID = 2**63 - 1  # BIGINT
+P = ParamSpec("P")
+R = TypeVar("R")
 SEEN_REFRESH = timedelta(minutes=10)  # how stale last_seen_at may get before an update rewrites it
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """What Telegram tells us about a user on each update."""
+def _changes_user(
+    method: Callable[Concatenate[UserService, int, P], Awaitable[R]],
+) -> Callable[Concatenate[UserService, int, P], Awaitable[R]]:
+    """The method writes the user's row: drop the cached view before (a stale read must not be served
+    meanwhile) and after (a read that raced the write must not stay)."""
 
-    id: int
-    first_name: str
-    username: str | None = None
-    last_name: str | None = None
-    language_code: str | None = None
+    @functools.wraps(method)
+    async def wrapper(self: UserService, user_id: int, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self.forget(user_id)
+        try:
+            return await method(self, user_id, *args, **kwargs)
+        finally:
+            self.forget(user_id)
 
-
-@dataclass(frozen=True, slots=True)
-class UserView:
-    """A user as the rest of the bot sees them, with the level already resolved for "now"."""
-
-    id: int
-    first_name: str
-    username: str | None
-    language_code: str | None
-    level: Level
-    stored_level: Level
-    level_until: datetime | None
-    chosen_model: ModelId
-    is_banned: bool
-    ban_reason: str | None
-    ban_notified: bool
-    blocked_bot: bool
-    is_config_admin: bool
-    created_at: datetime
-
-    @property
-    def display_name(self) -> str:
-        return f"@{self.username}" if self.username else self.first_name or str(self.id)
+    return wrapper
 
 
 class UserService:
-    def __init__(self, sessions: SessionFactory, clock: Clock, admin_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        clock: Clock,
+        admin_ids: frozenset[int],
+        cache: UserViewCache | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._admin_ids = admin_ids
+        self._cache = cache if cache is not None else UserViewCache(clock, ttl=0)
 
-    async def register(self, profile: Profile) -> UserView:
+    async def register(self, profile: Profile, *, cached: bool = False) -> UserView:
         """Insert or refresh the user and return their current view.
 
         Runs on every update, so it writes only when something changed or `last_seen_at` is stale:
-        a plain read takes no lock, while a write waits for SQLite's single writer.
+        a plain read takes no lock, while a write waits for SQLite's single writer. With `cached`, a
+        view read moments ago may answer instead (see `UserViewCache`); charging work passes False.
         """
+        if cached and (hit := self._cache.get(profile)) is not None:
+            return hit
         now = self._clock.now()
         async with self._sessions() as session:
             known = await session.get(User, profile.id)
             if known is not None and self._up_to_date(known, profile, now):
-                return self.view(known)
+                return self._keep(profile, known)
         async with self._sessions.begin() as session:
             stmt = insert_for(session, User).values(
                 id=profile.id,
@@ -97,7 +95,17 @@ class UserService:
                 },
             ).returning(User)
             user = (await session.execute(stmt)).scalar_one()
-            return self.view(user)
+        return self._keep(profile, user)
+
+    def _keep(self, profile: Profile, user: User) -> UserView:
+        view = self.view(user)
+        if view.level is not Level.ADMIN:  # an admin's rights are always read fresh
+            self._cache.put(profile, view, user.last_seen_at, SEEN_REFRESH)
+        return view
+
+    def forget(self, user_id: int) -> None:
+        """Drop a cached view: the row changed (every write here calls it)."""
+        self._cache.drop(user_id)
 
     def _up_to_date(self, user: User, profile: Profile, now: datetime) -> bool:
         seen = user.last_seen_at
@@ -133,10 +141,12 @@ class UserService:
             ).scalar_one_or_none()
             return self.view(user) if user else None
 
+    @_changes_user
     async def set_model(self, user_id: int, model: ModelId) -> None:
         async with self._sessions.begin() as session:
             await session.execute(update(User).where(User.id == user_id).values(chosen_model=model.value))
 
+    @_changes_user
     async def set_level(self, user_id: int, level: Level, days: int | None = None) -> UserView:
         """Grant a level, for `days` (then back to `user` by itself) or without end. `user` clears expiry."""
         if user_id in self._admin_ids and level is not Level.ADMIN:
@@ -152,6 +162,7 @@ class UserService:
             await session.flush()
             return self.view(user)
 
+    @_changes_user
     async def extend_subscription(self, user_id: int, days: int) -> UserView:
         """Add paid days: from the current expiry if still running, else from now. Admins keep their level."""
         async with self._sessions.begin() as session:
@@ -179,6 +190,7 @@ class UserService:
             user.level, user.level_until = Level.SUBSCRIBER.value, until
         user.expiry_warned_for = None
 
+    @_changes_user
     async def set_ban(self, user_id: int, banned: bool, reason: str | None = None) -> UserView:
         if banned and user_id in self._admin_ids:
             raise PermissionError("ADMIN_IDS admins cannot be banned")
@@ -192,6 +204,7 @@ class UserService:
             await session.flush()
             return self.view(user)
 
+    @_changes_user
     async def claim_ban_notice(self, user_id: int) -> bool:
         """Flag the ban notice as sent; True only for the one caller that flipped it.
 
@@ -238,6 +251,7 @@ class UserService:
             )
             return rows.scalar_one_or_none() is not None
 
+    @_changes_user
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         async with self._sessions.begin() as session:
             await session.execute(update(User).where(User.id == user_id).values(blocked_bot=blocked))
@@ -263,7 +277,9 @@ class UserService:
                     .where(User.id.in_([r.id for r in rows]))
                     .values(level=Level.USER.value, level_until=None)
                 )
-            return [(r.id, _level(r.level)) for r in rows]
+        for row in rows:
+            self.forget(row.id)
+        return [(r.id, _level(r.level)) for r in rows]
 
     async def admin_contacts(self) -> list[tuple[int, str | None]]:
         """Who hears operator alerts, with their language: ADMIN_IDS (even before they start the bot)

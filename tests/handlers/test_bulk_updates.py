@@ -1,0 +1,40 @@
+"""Through the real Dispatcher: prompts are bulk work and wait for the gate, commands never do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from bot.bulk import bulk_work
+from tests.fakes.telegram import FakeUser
+
+ANN = FakeUser(id=701, first_name="Ann")
+BotFactory = Callable[..., Any]
+
+
+async def test_a_command_is_answered_while_prompts_wait_for_the_database(make_bot: BotFactory) -> None:
+    b = await make_bot(BULK_DB_SLOTS="1")
+    gate = b.services.sessions.gate
+    assert gate is not None and gate.slots == 1
+    hold = asyncio.Event()
+    taken = asyncio.Event()
+
+    async def crowd() -> None:  # bulk work that holds the one slot, as a burst of prompts would
+        with bulk_work():
+            async with gate.hold():
+                taken.set()
+                await hold.wait()
+
+    crowding = asyncio.create_task(crowd())
+    await taken.wait()
+    await asyncio.wait_for(b.feed(b.tg.message(ANN, "/help")), 5)
+    assert "How it works" in b.tg.sent_texts(ANN.id)[-1]
+    prompt = asyncio.create_task(b.feed(b.tg.message(ANN, "a lighthouse")))
+    await asyncio.sleep(0.2)
+    assert not prompt.done() and gate.waiting == 1  # the prompt is bulk work: it waits its turn
+    assert b.tg.sent_photos(ANN.id) == []
+    hold.set()
+    await asyncio.wait_for(prompt, 10)
+    await crowding
+    assert len(b.tg.sent_photos(ANN.id)) == 1

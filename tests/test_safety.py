@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
 from bot.db import SessionFactory
@@ -19,6 +20,7 @@ from bot.services.generation import GenerationService as Service
 from bot.services.health import ProviderHealth
 from bot.services.refusals import RefusalService
 from bot.services.users import Profile, UserService
+from tests.conftest import TOKEN
 from tests.support import default_stubs
 
 # -- the word list ----------------------------------------------------------------------------------
@@ -79,6 +81,20 @@ def test_a_bad_word_list_stops_start_up_with_one_line(tmp_path: Path) -> None:
     env.write_text(f"BLOCKED_TERMS_FILE={tmp_path / 'missing.txt'}\n")
     with pytest.raises(ConfigError, match=r"BLOCKED_TERMS_FILE: cannot read .*missing\.txt: FileNotFoundError"):
         load_settings(env)
+
+
+def test_python_m_bot_stops_on_a_bad_word_list_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "blocked.txt").write_text("gore\nre:(?P<x\n", encoding="utf-8")
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("BLOCKED_TERMS_FILE", str(tmp_path / "blocked.txt"))
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "Configuration error: Setting BLOCKED_TERMS_FILE: blocked.txt line 2: bad regular expression "
+        "'(?P<x': missing >, unterminated name at position 4"
+    ]
 
 
 def test_safety_settings_defaults_and_values(tmp_path: Path) -> None:

@@ -232,20 +232,23 @@ async def test_safety_settings_are_sent_for_every_category(
     assert req.json["safetySettings"] == [{"category": c, "threshold": threshold} for c in CATEGORIES]
 
 
-@pytest.mark.parametrize("reason", ["SAFETY", "OTHER", "PROHIBITED_CONTENT", "IMAGE_SAFETY"])
-async def test_a_blocked_prompt_is_a_refusal_with_its_reason(fake: FakeGemini, reason: str) -> None:
-    fake.behave("blocked", body=reason)
+@pytest.mark.parametrize(
+    ("mode", "field", "reason"),
+    [
+        *[("blocked", "blockReason", r) for r in ("SAFETY", "OTHER", "PROHIBITED_CONTENT", "IMAGE_SAFETY")],
+        *[
+            ("image_blocked", "finishReason", r)
+            for r in ("IMAGE_SAFETY", "SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT")
+        ],
+    ],
+)
+async def test_a_blocked_prompt_or_image_is_a_refusal_with_its_reason(
+    fake: FakeGemini, mode: str, field: str, reason: str
+) -> None:
+    fake.behave(mode, body=reason)
     err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
     assert err.kind is ErrorKind.REFUSED
-    assert err.detail == f"blockReason {reason}"
-
-
-@pytest.mark.parametrize("reason", ["IMAGE_SAFETY", "SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT"])
-async def test_a_blocked_image_is_a_refusal_with_its_finish_reason(fake: FakeGemini, reason: str) -> None:
-    fake.behave("image_blocked", body=reason)
-    err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
-    assert err.kind is ErrorKind.REFUSED
-    assert err.detail == f"finishReason {reason}"
+    assert err.detail == f"{field} {reason}"
 
 
 @pytest.mark.parametrize("reason", ["NO_IMAGE", "OTHER", "IMAGE_OTHER", "RECITATION"])

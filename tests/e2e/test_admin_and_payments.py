@@ -238,41 +238,44 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
         ]
 
         stats = (await reply(h, BOSS, "/stats")).split("\n")
-        assert stats[:7] == [
+        assert stats[:8] == [
             "Stats for 1 day(s)",
             "Users: 3 total, 3 active today, 2 new",
             "Images delivered: 6",
             "By model: gemini-flash: 5, flux-dev: 1",
             "By provider: gemini: 3, hf-replicate: 2, pollinations: 1",
             "Failures: 1",
+            "Refused by content filters: 0 (—)",
             "Fallback rate: 33%",
         ]
-        assert stats[7].startswith("Median latency: ") and stats[7].endswith(" s")
-        assert stats[8:] == ["Top users:", "• @ann (1001): 4", "• @bob (1003): 2"]
+        assert stats[8].startswith("Median latency: ") and stats[8].endswith(" s")
+        assert stats[9:] == ["Top users:", "• @ann (1001): 4", "• @bob (1003): 2"]
 
         week = (await reply(h, BOSS, "/stats 2")).split("\n")
-        assert week[:7] == [
+        assert week[:8] == [
             "Stats for 2 day(s)",
             "Users: 3 total, 3 active today, 3 new",
             "Images delivered: 7",
             "By model: gemini-flash: 6, flux-dev: 1",
             "By provider: gemini: 4, hf-replicate: 2, pollinations: 1",
             "Failures: 1",
+            "Refused by content filters: 0 (—)",
             "Fallback rate: 29%",
         ]
-        assert week[8:] == ["Top users:", "• @ann (1001): 5", "• @bob (1003): 2"]
+        assert week[9:] == ["Top users:", "• @ann (1001): 5", "• @bob (1003): 2"]
 
         ann = (await reply(h, BOSS, "/user @ann")).split("\n")
-        assert ann[:7] == [
+        assert ann[:8] == [
             "@ann (1001)",
             "Level: User",
             "Today: 4 of 5",
             "Total: 5 delivered, 0 failed",
+            "Refused by content filters: 0 today, 0 in total",
             "Banned: no",
             "Blocked the bot: no",
             "Last generations:",
         ]
-        assert ann[7:] == [
+        assert ann[8:] == [
             "• 2026-11-23 12:00 UTC flux-dev → hf-replicate [delivered] a dev fox",
             "• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] cat three",
             "• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] cat two",
@@ -281,7 +284,7 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
         ]
         bob = (await reply(h, BOSS, "/user 1003")).split("\n")
         assert bob[2:4] == ["Today: 2 of 5", "Total: 2 delivered, 1 failed"]
-        assert bob[7:] == [
+        assert bob[8:] == [
             "• 2026-11-23 12:00 UTC gemini-flash → — [failed] bob fails",
             "• 2026-11-23 12:00 UTC gemini-flash → pollinations [delivered] bob via pollinations",
             "• 2026-11-23 12:00 UTC gemini-flash → hf-replicate [delivered] bob via dev",

@@ -120,7 +120,9 @@ async def test_the_daily_alert_reaches_every_admin_once_and_its_button_bans(make
     assert to_root.params["text"] == (
         "⚠️ @ann (701) has had 3 prompts refused by content filters today. /user 701 shows them."
     )
-    assert to_ops.params["text"].startswith("⚠️ У @ann (701) сегодня 3 запросов отклонены")
+    assert to_ops.params["text"] == (
+        "⚠️ @ann (701): запросов, отклонённых фильтрами контента сегодня, — 3. Подробности: /user 701."
+    )
     assert to_root.buttons[0]["text"] == "🚫 Ban" and to_ops.buttons[0]["text"] == "🚫 Заблокировать"
     assert to_root.callback_datas == ["ban:701"]
 

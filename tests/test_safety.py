@@ -199,3 +199,12 @@ async def test_the_alert_is_claimed_once_a_day_across_service_instances(
     clock.advance(timedelta(days=1))
     assert await RefusalService(sessions, clock).claim_alert(5) is True
     assert await RefusalService(sessions, clock).claim_alert(404) is False  # no such user
+
+
+async def test_the_alert_claim_and_todays_count_on_postgres(pg_sessions: SessionFactory, clock: ManualClock) -> None:
+    await UserService(pg_sessions, clock, frozenset()).register(Profile(id=6, first_name="Pat"))
+    refusals = RefusalService(pg_sessions, clock)
+    assert await refusals.today(6) == 0
+    assert [await refusals.claim_alert(6), await refusals.claim_alert(6)] == [True, False]
+    clock.advance(timedelta(days=1))
+    assert await RefusalService(pg_sessions, clock).claim_alert(6) is True

@@ -55,6 +55,7 @@ from bot.web.middleware import UpdateCounter
 from bot.web.server import add_webhook, build_web_app, serve
 from bot.worker import Worker
 from handlers import build_routers
+from keyboards.menu import menu_texts
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +211,12 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     inflight = InFlight()
     dp["inflight"] = inflight
     dp.update.outer_middleware(inflight)
-    dp.update.outer_middleware(BulkUpdates())
-    dp.update.outer_middleware(UserMiddleware(services.users))
     i18n = i18n or create_i18n()
+    dp.update.outer_middleware(UserMiddleware(services.users))
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.users))
+    dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
     for router in build_routers():
         dp.include_router(router)
     dp.shutdown.register(on_shutdown)

@@ -24,6 +24,12 @@ def main_menu() -> ReplyKeyboardMarkup:
     )
 
 
+def menu_texts(i18n: I18n) -> frozenset[str]:
+    """Every button's text in every language: messages that are never prompts."""
+    locales = {i18n.default_locale, *i18n.available_locales}
+    return frozenset(i18n.gettext(msgid, locale=locale) for msgid in (GENERATE, PROFILE, HELP) for locale in locales)
+
+
 class MenuButton(Filter):
     """Matches a button's text in any language the bot speaks."""
 

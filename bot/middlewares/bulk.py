@@ -1,36 +1,60 @@
 """Marks the updates that start generations as bulk work (see `bot.bulk`), so a crowd of prompts
-takes only a few database connections and a command sent meanwhile is answered at once."""
+takes only a few database connections and a command sent meanwhile is answered at once.
+
+A prompt may then wait its turn for a moment; it is acknowledged first with a chat action, which
+Telegram shows at once ("sending a photo…") and which no send limit delays.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram import BaseMiddleware, Bot
+from aiogram.enums import ChatAction, ChatType
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message, TelegramObject, Update
 
 from bot.bulk import bulk_work
 
+log = logging.getLogger(__name__)
+
 
 class BulkUpdates(BaseMiddleware):
+    def __init__(self, menu_texts: frozenset[str] = frozenset()) -> None:
+        self._menu_texts = menu_texts
+
     async def __call__(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if not starts_work(event):
+        prompt = self.prompt_of(event)
+        if prompt is None:
             return await handler(event, data)
+        await _acknowledge(data["bot"], prompt)
         with bulk_work():
             return await handler(event, data)
 
+    def prompt_of(self, event: TelegramObject) -> Message | None:
+        """A private text that is neither a command nor a menu button: a prompt (or text for a
+        prompt-like step). Commands, buttons, payments and membership changes stay out of the line."""
+        if not isinstance(event, Update) or event.message is None:
+            return None
+        message = event.message
+        if message.chat.type != ChatType.PRIVATE or not message.text:
+            return None
+        if message.text.startswith("/") or message.text in self._menu_texts:
+            return None
+        return message
 
-def starts_work(event: TelegramObject) -> bool:
-    """A message that is not a command: a prompt (or text for a prompt-like step) or a photo.
-    Commands, buttons, payments and membership changes stay out of the crowd's line."""
-    if not isinstance(event, Update) or event.message is None:
-        return False
-    message = event.message
-    if message.text is not None:
-        return not message.text.startswith("/")
-    return message.photo is not None
+
+async def _acknowledge(bot: Bot, message: Message) -> None:
+    try:
+        await bot.send_chat_action(
+            message.chat.id, ChatAction.UPLOAD_PHOTO, message_thread_id=message.message_thread_id
+        )
+    except TelegramAPIError as exc:  # a nicety: the prompt is handled all the same
+        log.debug("chat action for %s not shown: %s", message.chat.id, type(exc).__name__)

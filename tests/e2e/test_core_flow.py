@@ -134,7 +134,9 @@ async def test_daily_limit_stops_after_n_and_resets_next_day(tmp_path: Path, clo
         assert "You have used all 2 images for today" in h.texts(ANN, since=mark)[-1]
         assert "00:00 UTC (in 12 h 0 min)" in h.texts(ANN, since=mark)[-1]
         assert not any("Generating" in t for t in h.texts(ANN, since=mark))  # no progress without a unit
-        assert not h.tg.calls_of("sendChatAction", since=mark)
+        # The prompt is acknowledged on arrival ("sending a photo…"); the refusal that follows ends it.
+        ann_calls = [c.method for c in h.tg.calls[mark:] if c.chat_id == ANN.id]
+        assert ann_calls == ["sendChatAction", "sendMessage"]
         assert len(h.gemini.requests) == calls_before  # no provider was asked
 
         await h.restart()  # state is in the database, not in memory

@@ -38,3 +38,51 @@ async def test_a_command_is_answered_while_prompts_wait_for_the_database(make_bo
     await asyncio.wait_for(prompt, 10)
     await crowding
     assert len(b.tg.sent_photos(ANN.id)) == 1
+
+
+async def test_a_prompt_is_acknowledged_at_once_even_while_it_waits(make_bot: BotFactory) -> None:
+    b = await make_bot(BULK_DB_SLOTS="1")
+    gate = b.services.sessions.gate
+    assert gate is not None
+    hold = asyncio.Event()
+    taken = asyncio.Event()
+
+    async def crowd() -> None:
+        with bulk_work():
+            async with gate.hold():
+                taken.set()
+                await hold.wait()
+
+    crowding = asyncio.create_task(crowd())
+    await taken.wait()
+    prompt = asyncio.create_task(b.feed(b.tg.message(ANN, "a lighthouse")))
+    await asyncio.sleep(0.2)
+    assert not prompt.done()
+    actions = b.tg.calls_of("sendChatAction")
+    assert [(c.params["chat_id"], c.params["action"]) for c in actions] == [(ANN.id, "upload_photo")]
+    hold.set()
+    await asyncio.wait_for(prompt, 10)
+    await crowding
+
+
+async def test_commands_and_menu_buttons_are_neither_acknowledged_nor_bulk(make_bot: BotFactory) -> None:
+    b = await make_bot(BULK_DB_SLOTS="1")
+    gate = b.services.sessions.gate
+    assert gate is not None
+    hold = asyncio.Event()
+    taken = asyncio.Event()
+
+    async def crowd() -> None:
+        with bulk_work():
+            async with gate.hold():
+                taken.set()
+                await hold.wait()
+
+    crowding = asyncio.create_task(crowd())
+    await taken.wait()
+    for text in ("/profile", "👤 Profile", "👤 Профиль"):
+        await asyncio.wait_for(b.feed(b.tg.message(ANN, text)), 5)
+        assert b.tg.sent_texts(ANN.id)[-1].startswith("Your profile")
+    assert b.tg.calls_of("sendChatAction") == []
+    hold.set()
+    await crowding

@@ -37,6 +37,15 @@ def truncate(text: str, limit: int) -> str:
     return "".join(out) + "…"
 
 
+FSI, PDI = "\u2068", "\u2069"  # FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE
+
+
+def isolate(text: str) -> str:
+    """HTML-escaped user text wrapped in a bidi isolate: a right-to-left override in a name or prompt
+    then cannot reverse the admin's text around it. Unclosed embeddings end at the isolate's end."""
+    return f"{FSI}{html.escape(text, quote=False)}{PDI}"
+
+
 def level_name(level: Level) -> str:
     names = {Level.USER: _("User"), Level.SUBSCRIBER: _("Subscriber"), Level.ADMIN: _("Admin")}
     return names[level]

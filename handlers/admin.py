@@ -19,7 +19,7 @@ from bot.levels import Level
 from bot.services.payments import PaymentService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
-from bot.texts import format_date, level_name, level_with_end, limit_text, truncate
+from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ async def _find(message: Message, users: UserService, ref: str) -> UserView | No
 
 
 def _who(user: UserView) -> str:
-    return html.escape(f"{user.display_name} ({user.id})")
+    """The user's name isolated (see bot.texts.isolate), then their id."""
+    return f"{isolate(user.display_name)} ({user.id})"
 
 
 async def on_setlevel(
@@ -152,9 +153,7 @@ async def on_user(
             delivered=report.delivered_total, failed=report.failed_total
         ),
         _("Banned: {banned}").format(
-            banned=(yes + (f" ({html.escape(target.ban_reason)})" if target.ban_reason else ""))
-            if target.is_banned
-            else no
+            banned=(yes + (f" ({isolate(target.ban_reason)})" if target.ban_reason else "")) if target.is_banned else no
         ),
         _("Blocked the bot: {blocked}").format(blocked=yes if target.blocked_bot else no),
     ]
@@ -167,7 +166,7 @@ async def on_user(
                     model=g.model_requested,
                     provider=html.escape(g.provider or "—"),
                     status=g.status,
-                    prompt=html.escape(truncate(g.prompt, 60)),
+                    prompt=isolate(truncate(g.prompt, 60)),
                 )
             )
     await message.answer("\n".join(lines))  # bounded: 5 lines of at most ~150 characters each
@@ -203,7 +202,7 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
     ]
     if s.top_users:
         lines.append(_("Top users:"))
-        lines += [f"• {html.escape(name)} ({uid}): {n}" for uid, name, n in s.top_users]
+        lines += [f"• {isolate(name)} ({uid}): {n}" for uid, name, n in s.top_users]
     await message.answer("\n".join(lines))
 
 

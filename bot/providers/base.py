@@ -67,7 +67,12 @@ def parse_ratio(text: str) -> tuple[int, int]:
 
 def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
     target = width / height
-    return min(choices, key=lambda r: abs(target - (lambda w, h: w / h)(*parse_ratio(r))))
+
+    def distance(ratio: str) -> float:
+        w, h = parse_ratio(ratio)
+        return abs(target - w / h)
+
+    return min(choices, key=distance)
 
 
 def _round_to(value: int, multiple: int) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.logs import SecretFilter, setup_logging
-from bot.providers.base import ErrorKind, excerpt
+from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, excerpt
 from bot.providers.pollinations import PollinationsProvider
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.providers import FakePollinations
@@ -42,7 +42,9 @@ def settings_with_keys(tmp_path: object) -> Settings:
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_huggingface_hubs_own_handler_never_prints_a_token(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+def test_huggingface_hubs_own_handler_never_prints_a_token(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     from huggingface_hub.utils import logging as hf_logging
 
     library_output = io.StringIO()
@@ -115,8 +117,6 @@ async def test_a_provider_error_body_echoing_the_key_at_the_cut_hides_it() -> No
         fake.behave("status", key="image", status=401, body="invalid key: " + "x" * 180 + POLLINATIONS)
         provider = PollinationsProvider(POLLINATIONS, fake.url, 5)
         try:
-            from bot.providers.base import ImageOptions, ModelId, ProviderError
-
             with pytest.raises(ProviderError) as info:
                 await provider.generate(ModelId.POLLINATIONS, "a fox", ImageOptions())
         finally:

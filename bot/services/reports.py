@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -107,13 +106,7 @@ class ReportService:
             by_provider = await _counts(session, Generation.provider, delivered)
             fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))
             failed = await session.scalar(select(func.count()).where(*in_window, Generation.status == "failed"))
-            latencies = list(
-                (
-                    await session.execute(
-                        select(Generation.latency_ms).where(*delivered, Generation.latency_ms.is_not(None))
-                    )
-                ).scalars()
-            )
+            median_latency = await _median(session, Generation.latency_ms, delivered)
             n = func.count(Generation.id).label("n")
             top = (
                 await session.execute(
@@ -136,7 +129,7 @@ class ReportService:
             delivered=sum(by_model.values()),
             failed=failed or 0,
             fallbacks=fallbacks or 0,
-            median_latency_ms=int(statistics.median(latencies)) if latencies else None,
+            median_latency_ms=median_latency,
             top_users=[(uid, f"@{un}" if un else fn, count) for uid, un, fn, count in top],
         )
 
@@ -145,3 +138,19 @@ async def _counts(session: AsyncSession, column: Any, where: tuple[Any, ...]) ->
     """Rows per value of `column`, counted by the database."""
     rows = await session.execute(select(column, func.count()).where(*where).group_by(column))
     return {str(key) if key is not None else "?": count for key, count in rows.all()}
+
+
+async def _median(session: AsyncSession, column: Any, where: tuple[Any, ...]) -> int | None:
+    """The median of `column` over the rows `where` selects (None when there are none), computed by the
+    database: a year of latencies must not travel into Python. Even counts average the middle two."""
+    present = (*where, column.is_not(None))
+    if session.get_bind().dialect.name == "postgresql":
+        value = await session.scalar(select(func.percentile_cont(0.5).within_group(column)).where(*present))
+        return int(value) if value is not None else None
+    count = await session.scalar(select(func.count()).where(*present)) or 0
+    if not count:
+        return None
+    # SQLite has no percentile function: the middle one or two values of the ordered column (indexed scan).
+    middle = select(column).where(*present).order_by(column).limit(2 - count % 2).offset((count - 1) // 2)
+    values = list((await session.execute(middle)).scalars())
+    return int(sum(values) / len(values))

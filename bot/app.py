@@ -22,7 +22,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
-from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
+from bot.db import SessionFactory, create_engine, create_session_factory, engine_options, run_migrations
 from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
@@ -137,7 +137,7 @@ async def build_services(
 ) -> Services:
     """Open the database (migrating it to head) and wire the services."""
     clock = clock or Clock(settings.timezone)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **engine_options(settings))
     await run_migrations(engine)
     sessions = create_session_factory(engine)
     leases = Leases(sessions, clock)

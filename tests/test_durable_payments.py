@@ -22,7 +22,18 @@ from bot.services.users import Profile, UserService
 from models import PaymentStatus
 
 PLAN = Plan(days=30, stars=250)
-CHARGE = {"provider_charge_id": None, "payload": PLAN.payload, "currency": "XTR", "amount": 250}
+
+
+async def record(payments: PaymentService, charge_id: str) -> bool:
+    return await payments.record(
+        1, charge_id=charge_id, provider_charge_id=None, payload=PLAN.payload, currency="XTR", amount=250
+    )
+
+
+async def credit(payments: PaymentService, charge_id: str) -> None:
+    await payments.credit(
+        1, charge_id=charge_id, provider_charge_id=None, payload=PLAN.payload, currency="XTR", amount=250
+    )
 
 
 @asynccontextmanager
@@ -52,7 +63,7 @@ async def test_a_charge_whose_crediting_fails_is_kept_and_credited_on_retry(
     sessions: SessionFactory, clock: ManualClock
 ) -> None:
     users, payments = await _setup(sessions, clock)
-    assert await payments.record(1, charge_id="c1", **CHARGE) is True
+    assert await record(payments, "c1") is True
     async with failing(sessions, "NEW.status = 'paid'"):
         with pytest.raises(Exception, match="disk I/O error"):
             await payments.credit_charge("c1")
@@ -66,15 +77,15 @@ async def test_a_charge_whose_crediting_fails_is_kept_and_credited_on_retry(
     again = await payments.credit_charge("c1")
     assert again is not None and not again.credited
     assert await payments.uncredited() == []
-    assert await payments.record(1, charge_id="c1", **CHARGE) is False  # the same update again: nothing new
+    assert await record(payments, "c1") is False  # the same update again: nothing new
 
 
 async def test_a_refund_of_a_charge_never_credited_takes_no_days_and_is_never_credited(
     sessions: SessionFactory, clock: ManualClock
 ) -> None:
     _users, payments = await _setup(sessions, clock)
-    await payments.credit(1, charge_id="c0", **CHARGE)  # 30 days from an earlier payment
-    await payments.record(1, charge_id="c1", **CHARGE)
+    await credit(payments, "c0")  # 30 days from an earlier payment
+    await record(payments, "c1")
     intent = await payments.begin_refund("c1")
     assert intent is not None and intent.status is PaymentStatus.REFUNDING
     assert await payments.uncredited() == []  # a refund is under way: crediting it now would be wrong
@@ -87,8 +98,8 @@ async def test_a_refund_of_a_charge_never_credited_takes_no_days_and_is_never_cr
 
 async def test_a_refused_refund_puts_the_payment_back_as_it_was(sessions: SessionFactory, clock: ManualClock) -> None:
     _, payments = await _setup(sessions, clock)
-    await payments.credit(1, charge_id="paid", **CHARGE)
-    await payments.record(1, charge_id="received", **CHARGE)
+    await credit(payments, "paid")
+    await record(payments, "received")
     for charge, before in (("paid", PaymentStatus.PAID), ("received", PaymentStatus.RECEIVED)):
         assert await payments.begin_refund(charge) is not None
         await payments.cancel_refund(charge)
@@ -100,7 +111,7 @@ async def test_a_refund_whose_record_failed_completes_when_repeated(
     sessions: SessionFactory, clock: ManualClock
 ) -> None:
     users, payments = await _setup(sessions, clock)
-    await payments.credit(1, charge_id="c1", **CHARGE)
+    await credit(payments, "c1")
     assert await payments.begin_refund("c1") is not None
     async with failing(sessions, "NEW.status = 'refunded'"):
         with pytest.raises(Exception, match="disk I/O error"):
@@ -116,8 +127,8 @@ async def test_a_refund_whose_record_failed_completes_when_repeated(
 
 async def test_a_refund_made_elsewhere_takes_the_days_back_once(sessions: SessionFactory, clock: ManualClock) -> None:
     _users, payments = await _setup(sessions, clock)
-    await payments.credit(1, charge_id="c1", **CHARGE)
-    await payments.credit(1, charge_id="c2", **CHARGE)
+    await credit(payments, "c1")
+    await credit(payments, "c2")
     done = await payments.mark_refunded("c2")  # Telegram's refunded_payment, no intent recorded
     assert done is not None and done[0].days_taken == 30
     assert done[1].level_until == clock.now() + timedelta(days=30)

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
+from bot.crediting import CREDIT_EVERY_SECONDS, PaymentCrediting
 from bot.db import SessionFactory, create_engine, create_session_factory, engine_options, run_migrations
 from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
@@ -288,6 +289,7 @@ class BotApp:
             bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
         )
         self.positions = LinePositions(bot, services.jobs, i18n, services.clock)
+        self.crediting = PaymentCrediting(bot, services.payments, services.users, i18n, services.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_consuming = asyncio.Event()
 
@@ -445,6 +447,11 @@ class BotApp:
         self._spawn(
             leases.run_singleton("queue-positions", self.owner, positions.EVERY_SECONDS, self.positions.update),
             "queue-positions",
+        )
+        # Its first round runs now: payments left uncredited by a failure are credited at start-up.
+        self._spawn(
+            leases.run_singleton("payment-crediting", self.owner, CREDIT_EVERY_SECONDS, self.crediting.run),
+            "payment-crediting",
         )
 
     async def stop_background(self) -> None:

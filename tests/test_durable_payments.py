@@ -53,6 +53,14 @@ async def failing(sessions: SessionFactory, when: str) -> AsyncIterator[None]:
             await session.execute(text("DROP TRIGGER fail_payment"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest) -> SessionFactory:
+    """The same SQL on both databases (tests that inject a failure use SQLite's triggers)."""
+    name = "sessions" if request.param == "sqlite" else "pg_sessions"
+    sessions: SessionFactory = request.getfixturevalue(name)
+    return sessions
+
+
 async def _setup(sessions: SessionFactory, clock: ManualClock) -> tuple[UserService, PaymentService]:
     users = UserService(sessions, clock, frozenset())
     await users.register(Profile(id=1, first_name="Ann"))
@@ -81,9 +89,9 @@ async def test_a_charge_whose_crediting_fails_is_kept_and_credited_on_retry(
 
 
 async def test_a_refund_of_a_charge_never_credited_takes_no_days_and_is_never_credited(
-    sessions: SessionFactory, clock: ManualClock
+    db: SessionFactory, clock: ManualClock
 ) -> None:
-    _users, payments = await _setup(sessions, clock)
+    _users, payments = await _setup(db, clock)
     await credit(payments, "c0")  # 30 days from an earlier payment
     await record(payments, "c1")
     intent = await payments.begin_refund("c1")
@@ -96,8 +104,8 @@ async def test_a_refund_of_a_charge_never_credited_takes_no_days_and_is_never_cr
     assert (await payments.find("c1")).status is PaymentStatus.REFUNDED  # type: ignore[union-attr]
 
 
-async def test_a_refused_refund_puts_the_payment_back_as_it_was(sessions: SessionFactory, clock: ManualClock) -> None:
-    _, payments = await _setup(sessions, clock)
+async def test_a_refused_refund_puts_the_payment_back_as_it_was(db: SessionFactory, clock: ManualClock) -> None:
+    _, payments = await _setup(db, clock)
     await credit(payments, "paid")
     await record(payments, "received")
     for charge, before in (("paid", PaymentStatus.PAID), ("received", PaymentStatus.RECEIVED)):
@@ -125,8 +133,8 @@ async def test_a_refund_whose_record_failed_completes_when_repeated(
     assert (await users.get(1)).level is Level.USER  # type: ignore[union-attr]
 
 
-async def test_a_refund_made_elsewhere_takes_the_days_back_once(sessions: SessionFactory, clock: ManualClock) -> None:
-    _users, payments = await _setup(sessions, clock)
+async def test_a_refund_made_elsewhere_takes_the_days_back_once(db: SessionFactory, clock: ManualClock) -> None:
+    _users, payments = await _setup(db, clock)
     await credit(payments, "c1")
     await credit(payments, "c2")
     done = await payments.mark_refunded("c2")  # Telegram's refunded_payment, no intent recorded

@@ -5,7 +5,6 @@ gets one message to every admin, with a button to ban. The "once a day" is claim
 
 from __future__ import annotations
 
-import html
 import logging
 
 from aiogram import Bot
@@ -15,6 +14,7 @@ from aiogram.utils.i18n import I18n
 from bot.i18n import pick_locale
 from bot.services.refusals import RefusalService
 from bot.services.users import UserService
+from bot.texts import isolate
 from keyboards.moderation import ban_button
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class RefusalAlerts:
         if count <= self._threshold or not await self._refusals.claim_alert(user_id):
             return False
         user = await self._users.get(user_id)
-        who = html.escape(f"{user.display_name} ({user_id})" if user is not None else str(user_id))
+        who = f"{isolate(user.display_name)} ({user_id})" if user is not None else str(user_id)
         for admin_id, language in await self._users.admin_contacts():
             locale = pick_locale(language)
             text = self._i18n.gettext(

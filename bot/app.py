@@ -23,7 +23,15 @@ from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
-from bot.db import SessionFactory, create_engine, create_session_factory, default_bulk_slots, run_migrations
+from bot.crediting import CREDIT_EVERY_SECONDS, PaymentCrediting
+from bot.db import (
+    SessionFactory,
+    create_engine,
+    create_session_factory,
+    default_bulk_slots,
+    engine_options,
+    run_migrations,
+)
 from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
@@ -159,7 +167,7 @@ async def build_services(
     """Open the database (migrating it to head) and wire the services."""
     policy = build_safety_policy(settings)  # first: a bad word list stops start-up before anything opens
     clock = clock or Clock(settings.timezone)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **engine_options(settings))
     await run_migrations(engine)
     sessions = create_session_factory(engine, settings.bulk_db_slots or default_bulk_slots(settings.database_url))
     leases = Leases(sessions, clock)
@@ -313,6 +321,7 @@ class BotApp:
             bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
         )
         self.positions = LinePositions(bot, services.jobs, i18n, services.clock)
+        self.crediting = PaymentCrediting(bot, services.payments, services.users, i18n, services.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_consuming = asyncio.Event()
 
@@ -470,6 +479,11 @@ class BotApp:
         self._spawn(
             leases.run_singleton("queue-positions", self.owner, positions.EVERY_SECONDS, self.positions.update),
             "queue-positions",
+        )
+        # Its first round runs now: payments left uncredited by a failure are credited at start-up.
+        self._spawn(
+            leases.run_singleton("payment-crediting", self.owner, CREDIT_EVERY_SECONDS, self.crediting.run),
+            "payment-crediting",
         )
 
     async def stop_background(self) -> None:

@@ -1,8 +1,10 @@
-"""The one source of "now": day boundaries, expiries and cool-downs all read it, so tests move time."""
+"""The one source of "now": day boundaries and expiries read the wall clock, durations (cool-downs)
+the monotonic one, so a wall-clock step cannot stretch a rest; tests move both."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from time import monotonic as _monotonic
 from zoneinfo import ZoneInfo
 
 
@@ -14,6 +16,10 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin that never go backwards: for durations, not dates."""
+        return _monotonic()
 
     def local_now(self) -> datetime:
         return self.now().astimezone(self.tz)
@@ -36,12 +42,19 @@ class ManualClock(Clock):
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
         self._now = start.astimezone(UTC)
+        self._monotonic = 1000.0
 
     def now(self) -> datetime:
         return self._now
 
+    def monotonic(self) -> float:
+        return self._monotonic
+
     def advance(self, delta: timedelta) -> None:
+        """Time passes. A negative delta only steps the wall clock back: monotonic time never does."""
         self._now += delta
+        self._monotonic += max(delta.total_seconds(), 0.0)
 
     def set(self, moment: datetime) -> None:
+        """Step the wall clock (as NTP or an operator would); monotonic time is unaffected."""
         self._now = moment.astimezone(UTC)

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = Field(default=None, validation_alias="BOT_TOKEN")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset(), validation_alias="ADMIN_IDS")
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    # PostgreSQL only: a black-holed server fails a request after these seconds instead of hanging it.
+    db_connect_timeout: float = Field(default=10.0, gt=0, le=600, validation_alias="DB_CONNECT_TIMEOUT")
+    db_command_timeout: float = Field(default=30.0, gt=0, le=3600, validation_alias="DB_COMMAND_TIMEOUT")
 
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")

@@ -8,6 +8,7 @@ IMMEDIATE, taking the write lock up front, so two read-then-write transactions c
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.bulk import BulkGate, is_bulk
+from bot.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -56,6 +58,30 @@ class SessionFactory:
             yield session
 
 
+# TCP keepalives, both ways: the server drops a vanished client, and this side notices a dead route
+# within about idle + interval * count seconds even on an idle pooled connection.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """create_engine keyword arguments from the settings: PostgreSQL's timeouts (asyncpg waits 60 s to
+    connect and forever for an answer by default, so a black-holed database hung every request)."""
+    if make_url(settings.database_url).get_backend_name() != "postgresql":
+        return {}
+    keepalives = {
+        "tcp_keepalives_idle": str(KEEPALIVE_IDLE),
+        "tcp_keepalives_interval": str(KEEPALIVE_INTERVAL),
+        "tcp_keepalives_count": str(KEEPALIVE_COUNT),
+    }
+    return {
+        "connect_args": {
+            "timeout": settings.db_connect_timeout,
+            "command_timeout": settings.db_command_timeout,
+            "server_settings": keepalives,
+        }
+    }
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the engine; for a SQLite file, make its directory and set the pragmas on every connection."""
     parsed = make_url(url)
@@ -78,7 +104,29 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
         _configure_sqlite(engine)
+    else:
+        _configure_keepalive(engine)
     return engine
+
+
+def _configure_keepalive(engine: AsyncEngine) -> None:
+    """SO_KEEPALIVE on this side of every connection (asyncpg has no option for it)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # asyncpg's transport is private API (asyncpg 0.29-0.32); without it only the server's keepalives apply.
+        transport = getattr(getattr(dbapi_connection, "_connection", None), "_transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+        ):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import MODELS
 from bot.levels import Level
 from bot.providers.base import ModelId
+
+if TYPE_CHECKING:
+    from bot.services.payments import Credit
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -37,6 +41,15 @@ def truncate(text: str, limit: int) -> str:
     return "".join(out) + "…"
 
 
+FSI, PDI = "\u2068", "\u2069"  # FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE
+
+
+def isolate(text: str) -> str:
+    """HTML-escaped user text wrapped in a bidi isolate: a right-to-left override in a name or prompt
+    then cannot reverse the admin's text around it. Unclosed embeddings end at the isolate's end."""
+    return f"{FSI}{html.escape(text, quote=False)}{PDI}"
+
+
 def level_name(level: Level) -> str:
     names = {Level.USER: _("User"), Level.SUBSCRIBER: _("Subscriber"), Level.ADMIN: _("Admin")}
     return names[level]
@@ -47,6 +60,15 @@ def level_with_end(level: Level, until: datetime | None, tz: object) -> str:
     if until is None:
         return level_name(level)
     return _("{level} until {date}").format(level=level_name(level), date=format_date(until, tz))
+
+
+def credit_text(credit: Credit, tz: object) -> str:
+    """What a payer hears once their days are added (by the handler, or later by the crediting loop)."""
+    if credit.plan is None:
+        return _("Payment received, but the plan is unknown. Please contact /paysupport.")
+    if credit.user.level_until is not None:
+        return _("Thank you! You are a subscriber until {date}.").format(date=format_date(credit.user.level_until, tz))
+    return _("Thank you! Your payment was received.")
 
 
 def model_title(model: ModelId) -> str:

@@ -6,7 +6,13 @@ import html
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramServerError,
+)
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -19,13 +25,15 @@ from bot.levels import Level
 from bot.services.payments import PaymentService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
-from bot.texts import format_date, level_name, level_with_end, limit_text, truncate
+from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate
 from keyboards.moderation import BanUser
+from models import PaymentStatus
 
 log = logging.getLogger(__name__)
 
 MAX_DAYS = 3650
 MAX_STATS_DAYS = 365
+ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"  # refundStarPayment's answer: for us, the refund is done
 
 
 class IsAdmin(Filter):
@@ -77,7 +85,8 @@ async def _find(message: Message, users: UserService, ref: str) -> UserView | No
 
 
 def _who(user: UserView) -> str:
-    return html.escape(f"{user.display_name} ({user.id})")
+    """The user's name isolated (see bot.texts.isolate), then their id."""
+    return f"{isolate(user.display_name)} ({user.id})"
 
 
 async def on_setlevel(
@@ -157,9 +166,7 @@ async def on_user(
             today=report.refused_today, total=report.refused_total
         ),
         _("Banned: {banned}").format(
-            banned=(yes + (f" ({html.escape(target.ban_reason)})" if target.ban_reason else ""))
-            if target.is_banned
-            else no
+            banned=(yes + (f" ({isolate(target.ban_reason)})" if target.ban_reason else "")) if target.is_banned else no
         ),
         _("Blocked the bot: {blocked}").format(blocked=yes if target.blocked_bot else no),
     ]
@@ -175,7 +182,7 @@ async def on_user(
                     model=g.model_requested,
                     provider=html.escape(g.provider or "—"),
                     status=html.escape(status),
-                    prompt=html.escape(truncate(g.prompt, 60)),
+                    prompt=isolate(truncate(g.prompt, 60)),
                 )
             )
     await message.answer("\n".join(lines))  # bounded: 5 lines of at most ~210 characters each
@@ -212,7 +219,7 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
     ]
     if s.top_users:
         lines.append(_("Top users:"))
-        lines += [f"• {html.escape(name)} ({uid}): {n}" for uid, name, n in s.top_users]
+        lines += [f"• {isolate(name)} ({uid}): {n}" for uid, name, n in s.top_users]
     await message.answer("\n".join(lines))
 
 
@@ -305,7 +312,11 @@ async def on_broadcast(
     await message.answer(_("Broadcast started to {n} users. I will report when it is done.").format(n=count))
 
 
-async def on_refund(message: Message, command: CommandObject, bot: Bot, payments: PaymentService, clock: Clock) -> None:
+async def on_refund(
+    message: Message, command: CommandObject, bot: Bot, payments: PaymentService, users: UserService, clock: Clock
+) -> None:
+    """The intent is recorded before Telegram is asked, so a refund whose outcome was never written is
+    finished by sending the same /refund again (Telegram then answers CHARGE_ALREADY_REFUNDED)."""
     args = _args(command)
     if len(args) != 1:
         await _usage(message, _("Usage: /refund <telegram_payment_charge_id>"))
@@ -314,24 +325,54 @@ async def on_refund(message: Message, command: CommandObject, bot: Bot, payments
     if payment is None:
         await message.answer(_("No payment with that charge id."))
         return
-    if payment.status == "refunded":
+    if payment.status is PaymentStatus.REFUNDED or await payments.begin_refund(payment.charge_id) is None:
         await message.answer(_("That payment was already refunded."))
         return
     try:
         await bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=payment.charge_id)
+    except TelegramBadRequest as exc:
+        if ALREADY_REFUNDED not in exc.message:
+            await _refused(message, payments, payment.charge_id, exc)
+            return
+        log.info("refundStarPayment for %s: already refunded; recording it", payment.charge_id)
+    except (TelegramNetworkError, TelegramServerError) as exc:
+        log.warning("refundStarPayment for %s: no answer (%s); the intent stays", payment.charge_id, type(exc).__name__)
+        await message.answer(
+            _(
+                "Telegram did not answer, so the refund may or may not have gone through. "
+                "Send the same /refund again: it is safe to repeat."
+            )
+        )
+        return
     except TelegramAPIError as exc:
-        # Telegram's own words go to the log; the admin gets a sentence in their language.
-        log.warning("refundStarPayment for %s failed: %s: %s", payment.charge_id, type(exc).__name__, exc.message)
-        await message.answer(_("Telegram refused the refund; nothing was changed. The log has its reason."))
+        await _refused(message, payments, payment.charge_id, exc)
         return
-    done = await payments.mark_refunded(payment.charge_id)
-    if done is None:
-        await message.answer(_("That payment was already refunded."))
+    try:
+        done = await payments.mark_refunded(payment.charge_id)
+    except Exception:
+        log.exception("refund of %s done by Telegram but not recorded; the intent stays", payment.charge_id)
+        await message.answer(
+            _("Telegram refunded the Stars, but recording it failed. Send the same /refund again to finish.")
+        )
         return
+    if done is None:  # Telegram's refunded_payment message was handled first
+        refunded, target = await payments.find(payment.charge_id), await users.get(payment.user_id)
+        if refunded is None or target is None:
+            await message.answer(_("That payment was already refunded."))
+            return
+        done = refunded, target
     info, target = done
     level = level_with_end(target.level, target.level_until, clock.tz)
     await message.answer(
         _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
-            stars=info.amount, who=_who(target), days=info.days, level=level
+            stars=info.amount, who=_who(target), days=info.days_taken, level=level
         )
     )
+
+
+async def _refused(message: Message, payments: PaymentService, charge_id: str, exc: TelegramAPIError) -> None:
+    """Telegram said no: the payment is back as it was. Telegram's own words go to the log; the admin
+    gets a sentence in their language."""
+    await payments.cancel_refund(charge_id)
+    log.warning("refundStarPayment for %s failed: %s: %s", charge_id, type(exc).__name__, exc.message)
+    await message.answer(_("Telegram refused the refund; nothing was changed. The log has its reason."))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.types import CallbackQuery, ErrorEvent, Message, SuccessfulPayment
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -25,6 +26,9 @@ def router_factory() -> Router:
 
 async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:
     update = event.update
+    payment = update.message.successful_payment if update.message is not None else None
+    if payment is not None:
+        return await _payment_not_recorded(event, payment, i18n_core, user)
     outage = is_outage(event.exception)
     if outage:  # expected while a server restarts: one line, no traceback
         log.warning("update %s not handled: %s (database or Redis unreachable)", update.update_id, _name(event))
@@ -48,6 +52,38 @@ async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = N
             await _tell_presser(update.callback_query, text)
     except Exception as exc:  # the chat may be gone; nothing more to do
         log.warning("could not report the error to the user: %s", type(exc).__name__)
+    return True
+
+
+async def _payment_not_recorded(
+    event: ErrorEvent, payment: SuccessfulPayment, i18n_core: I18n, user: UserView | None
+) -> bool:
+    """The user paid and the charge could not even be stored: Telegram will not send it again, so the
+    log line is its only record. It carries everything needed to credit or refund it by hand."""
+    message = event.update.message
+    assert message is not None
+    payer = message.from_user.id if message.from_user is not None else None  # the payer is the sender
+    log.error(
+        "PAYMENT NOT RECORDED: charge %s, user %s, %s %s, payload %r (%s); credit or refund it by hand",
+        payment.telegram_payment_charge_id,
+        payer,
+        payment.total_amount,
+        payment.currency,
+        payment.invoice_payload,
+        _name(event),
+        exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
+    )
+    tg_user = message.from_user
+    language = user.language_code if user else (tg_user.language_code if tg_user else None)
+    with i18n_core.context(), i18n_core.use_locale(pick_locale(language)):
+        text = _(
+            "Your payment went through, but I could not record it just now. It is not lost: "
+            "send /paysupport and quote this payment id: {charge_id}"
+        ).format(charge_id=f"<code>{html.escape(payment.telegram_payment_charge_id)}</code>")
+    try:
+        await message.answer(text)
+    except Exception as exc:
+        log.warning("could not tell the payer: %s", type(exc).__name__)
     return True
 
 

@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.services.payments import CURRENCY, CheckoutProblem, PaymentService, has_unlimited_access
 from bot.services.users import UserView
-from bot.texts import format_date
+from bot.texts import credit_text
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ def router_factory() -> Router:
     router.message.register(on_paysupport, Command("paysupport"))
     router.pre_checkout_query.register(on_pre_checkout)
     router.message.register(on_successful_payment, F.successful_payment)
+    router.message.register(on_refunded_payment, F.refunded_payment)
     return router
 
 
@@ -61,31 +62,50 @@ async def on_pre_checkout(query: PreCheckoutQuery, payments: PaymentService) -> 
 
 
 async def on_successful_payment(message: Message, payments: PaymentService, clock: Clock) -> None:
+    """Store the charge first (its own idempotent step), then add its days. If the first step fails the
+    error handler logs the charge at ERROR; if the second fails the crediting loop finishes it."""
     payment = message.successful_payment
     if payment is None or message.from_user is None:
         return
-    credit = await payments.credit(
+    charge_id = payment.telegram_payment_charge_id
+    await payments.record(
         message.from_user.id,
-        charge_id=payment.telegram_payment_charge_id,
+        charge_id=charge_id,
         provider_charge_id=payment.provider_payment_charge_id,
         payload=payment.invoice_payload,
         currency=payment.currency,
         amount=payment.total_amount,
     )
-    if credit is None:
-        log.error("payment %s for an unknown plan %r", payment.telegram_payment_charge_id, payment.invoice_payload)
-        await message.answer(_("Payment received, but the plan is unknown. Please contact /paysupport."))
-        return
-    if not credit.credited:
-        return  # the same update again: already credited and thanked
-    if credit.user.level_until is not None:
-        await message.answer(
-            _("Thank you! You are a subscriber until {date}.").format(
-                date=format_date(credit.user.level_until, clock.tz)
-            )
+    try:
+        credit = await payments.credit_charge(charge_id)
+    except Exception as exc:
+        log.warning(
+            "payment %s stored; crediting failed (%s): the crediting loop retries it", charge_id, type(exc).__name__
         )
-    else:
-        await message.answer(_("Thank you! Your payment was received."))
+        await message.answer(
+            _("Payment received. Your days will be added within a few minutes; I will write when they are.")
+        )
+        return
+    if credit is None or not credit.credited:
+        return  # the same update again, or the crediting loop got there first: already thanked
+    if credit.plan is None:
+        log.error("payment %s for an unknown plan %r", charge_id, payment.invoice_payload)
+    await message.answer(credit_text(credit, clock.tz))
+
+
+async def on_refunded_payment(message: Message, payments: PaymentService) -> None:
+    """Telegram says a payment was refunded: by our /refund (already recorded: nothing to do) or
+    elsewhere (support, a dispute). The days it added go; Telegram's own message tells the user."""
+    refund = message.refunded_payment
+    if refund is None:
+        return
+    charge_id = refund.telegram_payment_charge_id
+    done = await payments.mark_refunded(charge_id)
+    if done is not None:
+        info, user = done
+        log.info("payment %s refunded by Telegram: %s day(s) taken back from %s", charge_id, info.days_taken, user.id)
+    elif await payments.find(charge_id) is None:
+        log.warning("refund of a payment never recorded: %s, %s %s", charge_id, refund.total_amount, refund.currency)
 
 
 async def on_paysupport(message: Message, settings: Settings) -> None:

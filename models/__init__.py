@@ -3,7 +3,7 @@
 from models.base import Base
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus
 from models.lease import Lease
-from models.payment import Payment
+from models.payment import Payment, PaymentStatus
 from models.usage import DailyUsage
 from models.user import User
 
@@ -16,5 +16,6 @@ __all__ = [
     "GenerationStatus",
     "Lease",
     "Payment",
+    "PaymentStatus",
     "User",
 ]

@@ -1,8 +1,10 @@
 """Provider cool-downs in Redis, so every worker skips a resting provider, not only the one that saw it fail.
 
-One hash per step (`{ns}:health:{key}`) with `failures` and `until` (epoch seconds from the
-injectable clock). An outage is counted and its pause set in one Lua script, so concurrent failures
-from several workers neither lose a count nor overwrite a longer pause with a shorter one.
+Per step, `{ns}:health:{key}` holds the failure count and `{ns}:health:{key}:rest` exists while the
+step rests: its TTL (PX) is the rest, measured by Redis itself. No process's clock is consulted, so
+processes whose clocks disagree (or one whose clock steps back) still see the same rest. An outage
+is counted and its pause set in one Lua script, so concurrent failures from several workers neither
+lose a count nor cut a longer rest short.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ log = logging.getLogger(__name__)
 # Garbage collection only: a step nobody touches for a day starts afresh (real seconds).
 FORGET_AFTER_SECONDS = 86400
 
-# KEYS[1] = hash; ARGV = now, threshold, base, longest, max doublings, expire seconds
+# KEYS = failures hash, rest key; ARGV = threshold, base s, longest s, max doublings, expire s.
+# A rest is only ever lengthened here: a 5-minute rest for a bad key outlasts a 30-second outage pause.
 _RECORD_OUTAGE = """
 local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-local threshold = tonumber(ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+local threshold = tonumber(ARGV[1])
 if n >= threshold then
-  local doublings = math.min(n - threshold, tonumber(ARGV[5]))
-  local pause = math.min(tonumber(ARGV[3]) * 2 ^ doublings, tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[1], 'until', string.format('%.6f', tonumber(ARGV[1]) + pause))
+  local doublings = math.min(n - threshold, tonumber(ARGV[4]))
+  local pause_ms = math.floor(math.min(tonumber(ARGV[2]) * 2 ^ doublings, tonumber(ARGV[3])) * 1000)
+  if redis.call('PTTL', KEYS[2]) < pause_ms then
+    redis.call('SET', KEYS[2], '1', 'PX', pause_ms)
+  end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[6])
 return n
 """
 
@@ -45,41 +50,39 @@ class RedisHealthStore:
     def _key(self, key: str) -> str:
         return namespaced(self._namespace, "health", key)
 
-    async def resting_until(self, key: str) -> float | None:
+    def _rest_key(self, key: str) -> str:
+        return namespaced(self._namespace, "health", key, "rest")
+
+    async def resting_for(self, key: str) -> float:
         if self._degraded.skipping:
-            return None
+            return 0.0
         try:
-            until = await self._redis.hget(self._key(key), "until")
+            left_ms = int(await self._redis.pttl(self._rest_key(key)))
         except REDIS_ERRORS as exc:
             self._degraded.failed(exc)
-            return None
-        return float(until) if until is not None else None
+            return 0.0
+        return left_ms / 1000 if left_ms > 0 else 0.0  # -2: no rest; -1 (no TTL) cannot happen
 
     async def forget(self, key: str) -> None:
         if self._degraded.skipping:
             return
         try:
-            await self._redis.delete(self._key(key))
+            await self._redis.delete(self._key(key), self._rest_key(key))
         except REDIS_ERRORS as exc:
             self._degraded.failed(exc)
 
-    async def rest(self, key: str, until: float) -> None:
+    async def rest(self, key: str, seconds: float) -> None:
         if self._degraded.skipping:
             return
-        name = self._key(key)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(name, "until", f"{until:.6f}")
-                pipe.expire(name, FORGET_AFTER_SECONDS)
-                await pipe.execute()
+            await self._redis.set(self._rest_key(key), "1", px=max(int(seconds * 1000), 1))
         except REDIS_ERRORS as exc:
             self._degraded.failed(exc)
 
-    async def record_outage(self, key: str, now: float, backoff: Backoff) -> None:
+    async def record_outage(self, key: str, backoff: Backoff) -> None:
         if self._degraded.skipping:
             return
         args: list[str | int | float] = [
-            f"{now:.6f}",
             backoff.threshold,
             backoff.base,
             backoff.longest,
@@ -87,6 +90,6 @@ class RedisHealthStore:
             FORGET_AFTER_SECONDS,
         ]
         try:
-            await self._record_outage(keys=[self._key(key)], args=args)
+            await self._record_outage(keys=[self._key(key), self._rest_key(key)], args=args)
         except REDIS_ERRORS as exc:
             self._degraded.failed(exc)

@@ -52,9 +52,10 @@ async def _stop_spinner(query: CallbackQuery) -> None:
 
 def _must_pass(event: TelegramObject) -> bool:
     """Updates a ban must not swallow: a pre-checkout must still be answered (and is refused there),
-    a payment approved before the ban has taken the money and must be recorded, and membership
-    changes are bookkeeping."""
+    a payment approved before the ban has taken the money and must be recorded (a refund, its days
+    taken back), and membership changes are bookkeeping."""
     if not isinstance(event, Update):
         return False
-    paid = event.message is not None and event.message.successful_payment is not None
+    message = event.message
+    paid = message is not None and (message.successful_payment is not None or message.refunded_payment is not None)
     return bool(event.pre_checkout_query or event.my_chat_member or paid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -133,14 +134,31 @@ class ImageProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def excerpt(text: str | bytes | None, limit: int = 200) -> str:
-    """A short single-line excerpt of a response body for logs."""
+def excerpt(text: str | bytes | None, limit: int = 200, *, hide: Iterable[str | None] = ()) -> str:
+    """A short single-line excerpt of a response body for logs, with the `hide` secrets masked first:
+    masking after the cut would miss a key cut in half at the edge."""
     if text is None:
         return ""
+    secrets = [s for s in hide if s]
     if isinstance(text, bytes):
-        text = text[: limit * 2].decode("utf-8", errors="replace")
+        cap = limit * 4  # no need to decode a 20 MB body for 200 characters
+        cut = len(text) > cap
+        text = redact(text[:cap].decode("utf-8", errors="replace"), *secrets)
+        if cut:
+            text = _mask_cut_tail(text, secrets)
+    else:
+        text = redact(text, *secrets)
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _mask_cut_tail(text: str, secrets: list[str]) -> str:
+    """A text cut short may end in the first part of a secret: mask that part too."""
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                return text[:-size] + "***"
+    return text
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -178,7 +178,7 @@ class GeminiProvider:
             kind = ErrorKind.UNAVAILABLE
         else:
             kind = ErrorKind.BAD_REQUEST
-        return self._error(kind, started, status=code, detail=self._clean(excerpt(f"{status} {message}".strip())))
+        return self._error(kind, started, status=code, detail=self._excerpt(f"{status} {message}".strip()))
 
     def _get_client(self) -> genai.Client:
         if self._client is None:
@@ -195,6 +195,9 @@ class GeminiProvider:
                 ),
             )
         return self._client
+
+    def _excerpt(self, text: str | bytes | None) -> str:
+        return excerpt(text, hide=(self._key,))
 
     def _clean(self, text: str) -> str:
         return redact(text, self._key)

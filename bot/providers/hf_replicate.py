@@ -52,7 +52,6 @@ from .base import (
     decode_image,
     excerpt,
     parse_ratio,
-    redact,
 )
 
 log = logging.getLogger(__name__)
@@ -251,12 +250,12 @@ class HFReplicateProvider:
     def _hub_error(self, exc: Exception, repo: str, started: float) -> ProviderError:
         """One ErrorKind for whatever huggingface_hub (and its httpx2 client, and Pillow) raised."""
         if isinstance(exc, _Refused):
-            return self._error(ErrorKind.REFUSED, repo, started, detail=self._clean(excerpt(str(exc))))
+            return self._error(ErrorKind.REFUSED, repo, started, detail=self._excerpt(str(exc)))
         if isinstance(exc, HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else None
             body = _response_text(exc.response) or exc.server_message or str(exc)
             kind = kind_for_status(status, body) if status is not None else ErrorKind.UNAVAILABLE
-            return self._error(kind, repo, started, status=status, detail=self._clean(excerpt(body)))
+            return self._error(kind, repo, started, status=status, detail=self._excerpt(body))
         if isinstance(exc, (InferenceTimeoutError, httpx2.TimeoutException)):
             return self._error(ErrorKind.TIMEOUT, repo, started, detail=f"HTTP timeout ({type(exc).__name__})")
         if isinstance(exc, TimeoutError):
@@ -272,14 +271,12 @@ class HFReplicateProvider:
             # httpx2.ConnectError & co. (not wrapped by huggingface_hub), and OfflineModeIsEnabled
             # (HF_HUB_OFFLINE=1 blocks even 127.0.0.1).
             return self._error(
-                ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
+                ErrorKind.UNAVAILABLE, repo, started, detail=self._excerpt(f"{type(exc).__name__}: {exc}")
             )
         if isinstance(exc, ValueError):
             # "Model ... is not supported by provider replicate", or no mapping on the Hub.
-            return self._error(ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(str(exc))))
-        return self._error(
-            ErrorKind.UNAVAILABLE, repo, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
-        )
+            return self._error(ErrorKind.UNAVAILABLE, repo, started, detail=self._excerpt(str(exc)))
+        return self._error(ErrorKind.UNAVAILABLE, repo, started, detail=self._excerpt(f"{type(exc).__name__}: {exc}"))
 
     # -- FLUX 1.1 [pro] through Replicate's predictions API ------------------------------------
     async def _generate_pro(self, prompt: str, options: ImageOptions, started: float) -> ProviderImage:
@@ -320,7 +317,7 @@ class HFReplicateProvider:
             raise self._error(ErrorKind.TIMEOUT, PRO_MODEL, started, detail=type(exc).__name__) from None
         except httpx.HTTPError as exc:
             raise self._error(
-                ErrorKind.UNAVAILABLE, PRO_MODEL, started, detail=self._clean(excerpt(f"{type(exc).__name__}: {exc}"))
+                ErrorKind.UNAVAILABLE, PRO_MODEL, started, detail=self._excerpt(f"{type(exc).__name__}: {exc}")
             ) from None
         if file.status_code >= 400:
             kind = ErrorKind.UNAVAILABLE if file.status_code >= 500 else ErrorKind.BAD_OUTPUT
@@ -329,7 +326,7 @@ class HFReplicateProvider:
                 PRO_MODEL,
                 started,
                 status=file.status_code,
-                detail=self._clean("output download failed: " + excerpt(file.content)),
+                detail="output download failed: " + self._excerpt(file.content),
             )
         image = await asyncio.to_thread(self._decode, file.content, PRO_MODEL, started)
         log.info("%s answered in %d ms", PRO_MODEL, _ms_since(started))
@@ -342,7 +339,7 @@ class HFReplicateProvider:
                 PRO_MODEL,
                 started,
                 status=response.status_code,
-                detail=self._clean(excerpt(response.content)),
+                detail=self._excerpt(response.content),
             )
         try:
             prediction = response.json()
@@ -354,7 +351,7 @@ class HFReplicateProvider:
                 PRO_MODEL,
                 started,
                 status=response.status_code,
-                detail=self._clean("not a prediction: " + excerpt(response.content)),
+                detail="not a prediction: " + self._excerpt(response.content),
             )
         return prediction
 
@@ -380,13 +377,13 @@ class HFReplicateProvider:
         status = prediction.get("status")
         refusal = prediction_refusal(prediction)
         if refusal is not None:
-            raise self._error(ErrorKind.REFUSED, PRO_MODEL, started, detail=self._clean(excerpt(refusal)))
+            raise self._error(ErrorKind.REFUSED, PRO_MODEL, started, detail=self._excerpt(refusal))
         if status in _TERMINAL_FAILURES:
             raise self._error(
                 ErrorKind.BAD_OUTPUT,
                 PRO_MODEL,
                 started,
-                detail=self._clean(excerpt(f"prediction {status}: {prediction.get('error')}")),
+                detail=self._excerpt(f"prediction {status}: {prediction.get('error')}"),
             )
         return prediction
 
@@ -416,8 +413,8 @@ class HFReplicateProvider:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
         return self._http
 
-    def _clean(self, text: str) -> str:
-        return redact(text, self._hf_token, self._replicate_token)
+    def _excerpt(self, text: str | bytes | None) -> str:
+        return excerpt(text, hide=(self._hf_token, self._replicate_token))
 
     def _error(
         self, kind: ErrorKind, model: str, started: float, *, status: int | None = None, detail: str = ""

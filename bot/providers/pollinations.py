@@ -85,7 +85,7 @@ class PollinationsProvider:
                 ErrorKind.REFUSED if refused else _kind_for_status(response.status_code),
                 started,
                 status=response.status_code,
-                detail=self._clean(excerpt(body)),
+                detail=self._excerpt(body),
             )
         try:
             image = await asyncio.to_thread(decode_image, body, self.name, MODEL)
@@ -123,6 +123,9 @@ class PollinationsProvider:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
         return self._http
+
+    def _excerpt(self, text: str | bytes | None) -> str:
+        return excerpt(text, hide=(self._key,))
 
     def _clean(self, text: str) -> str:
         return redact(text, self._key)

@@ -1,5 +1,8 @@
 """Provider cool-downs: a step that keeps failing is skipped for a while instead of making every
-user wait out its timeout. Reads the injectable clock, so tests move time instead of sleeping.
+user wait out its timeout.
+
+Rests are durations, so they are measured on a monotonic clock (the injectable clock's, so tests move
+it): a wall-clock step backwards must not stretch a one-minute rest into an hour.
 
 The policy (which failures count, how long to rest) lives here; the state lives in a `HealthStore`:
 in memory for a single process, in Redis (bot.coordination.redis_health) when several workers must
@@ -8,6 +11,7 @@ agree that a provider is resting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -33,51 +37,56 @@ class Backoff:
         """Seconds to rest after the n-th failure in a row, or None below the threshold."""
         if failures < self.threshold:
             return None
-        return min(self.base * 2 ** min(failures - self.threshold, MAX_DOUBLINGS), self.longest)
+        return float(min(self.base * 2 ** min(failures - self.threshold, MAX_DOUBLINGS), self.longest))
 
 
 class HealthStore(Protocol):
-    """Where cool-downs live. Times are epoch seconds from the injectable clock."""
+    """Where cool-downs live. Every time is a duration in seconds from "now", as the store measures it."""
 
-    async def resting_until(self, key: str) -> float | None: ...
+    async def resting_for(self, key: str) -> float:
+        """Seconds the step still rests; 0 when it does not."""
+        ...
 
     async def forget(self, key: str) -> None: ...
 
-    async def rest(self, key: str, until: float) -> None:
-        """Rest until `until`, whatever was set before; keeps the failure count."""
+    async def rest(self, key: str, seconds: float) -> None:
+        """Rest for `seconds` from now, whatever was set before; keeps the failure count."""
 
-    async def record_outage(self, key: str, now: float, backoff: Backoff) -> None:
+    async def record_outage(self, key: str, backoff: Backoff) -> None:
         """Count one more outage and, past the threshold, rest per `backoff` — as one atomic step."""
 
 
 @dataclass(slots=True)
 class _State:
     failures: int = 0
-    until: float | None = None
+    until: float | None = None  # on the store's monotonic clock
 
 
 class MemoryHealthStore:
     """One process's view: after a restart every provider deserves a fresh try."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._now = monotonic
         self._states: dict[str, _State] = {}
 
-    async def resting_until(self, key: str) -> float | None:
+    async def resting_for(self, key: str) -> float:
         state = self._states.get(key)
-        return state.until if state is not None else None
+        if state is None or state.until is None:
+            return 0.0
+        return max(state.until - self._now(), 0.0)
 
     async def forget(self, key: str) -> None:
         self._states.pop(key, None)
 
-    async def rest(self, key: str, until: float) -> None:
-        self._states.setdefault(key, _State()).until = until
+    async def rest(self, key: str, seconds: float) -> None:
+        self._states.setdefault(key, _State()).until = self._now() + seconds
 
-    async def record_outage(self, key: str, now: float, backoff: Backoff) -> None:
+    async def record_outage(self, key: str, backoff: Backoff) -> None:
         state = self._states.setdefault(key, _State())
         state.failures += 1
         pause = backoff.pause(state.failures)
         if pause is not None:
-            state.until = now + pause
+            state.until = self._now() + pause
 
 
 class ProviderHealth:
@@ -92,28 +101,22 @@ class ProviderHealth:
         *,
         store: HealthStore | None = None,
     ) -> None:
-        self._clock = clock
         self._backoff = Backoff(threshold, base.total_seconds(), longest.total_seconds())
-        self._store: HealthStore = store if store is not None else MemoryHealthStore()
+        self._store: HealthStore = store if store is not None else MemoryHealthStore(clock.monotonic)
 
     async def cooling_down(self, key: str) -> bool:
-        until = await self._store.resting_until(key)
-        return until is not None and self._now() < until
+        return await self._store.resting_for(key) > 0
 
     async def resting_for(self, key: str) -> float:
         """Seconds the step still rests (0 when available): what /metrics shows."""
-        until = await self._store.resting_until(key)
-        return max(until - self._now(), 0.0) if until is not None else 0.0
+        return await self._store.resting_for(key)
 
     async def succeeded(self, key: str) -> None:
         await self._store.forget(key)
 
     async def failed(self, key: str, kind: ErrorKind) -> None:
         if kind in IMMEDIATE:
-            await self._store.rest(key, self._now() + IMMEDIATE[kind].total_seconds())
+            await self._store.rest(key, IMMEDIATE[kind].total_seconds())
         elif kind in OUTAGE:
             # 30 s, 60 s, 120 s ... while the outage lasts, capped.
-            await self._store.record_outage(key, self._now(), self._backoff)
-
-    def _now(self) -> float:
-        return self._clock.now().timestamp()
+            await self._store.record_outage(key, self._backoff)

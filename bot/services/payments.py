@@ -1,11 +1,22 @@
-"""Telegram Stars subscriptions: plans, pre-checkout checks, exactly-once crediting, refunds."""
+"""Telegram Stars subscriptions: plans, pre-checkout checks, durable exactly-once crediting, refunds.
+
+A successful payment is two steps. `record` stores the charge (idempotent on the charge id) before
+anything else can fail; `credit_charge` then adds its days, once, flipping `received` to `paid` in
+the same transaction. If crediting fails, the charge stays `received` and the crediting loop
+(bot.crediting) retries it until it lands; /refund finds it meanwhile.
+
+A refund is recorded as an intent (`refunding`) before Telegram is asked, so a refund whose outcome
+was never written is finished by asking again (Telegram then answers CHARGE_ALREADY_REFUNDED) or by
+Telegram's refunded_payment message.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from bot.clock import Clock
 from bot.config import Plan
@@ -13,9 +24,10 @@ from bot.db import SessionFactory
 from bot.levels import Level
 from bot.services.sql import insert_for
 from bot.services.users import UserService, UserView
-from models import Payment, User
+from models import Payment, PaymentStatus, User
 
 CURRENCY = "XTR"
+CREDIT_BATCH = 100  # charges one crediting round takes on
 
 
 class CheckoutProblem(StrEnum):
@@ -28,9 +40,10 @@ class CheckoutProblem(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Credit:
-    credited: bool  # False: this charge id was already credited
+    credited: bool  # False: this charge was already credited (or is being refunded)
     user: UserView
-    plan: Plan
+    plan: Plan | None  # None: the payload names no current plan (stored with 0 days)
+    charge_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +52,13 @@ class PaymentInfo:
     charge_id: str
     amount: int
     days: int
-    status: str
+    status: PaymentStatus
+    credited: bool  # its days were added
+
+    @property
+    def days_taken(self) -> int:
+        """What a refund takes back: the days, if they had been added."""
+        return self.days if self.credited else 0
 
 
 class PaymentService:
@@ -72,7 +91,7 @@ class PaymentService:
             return CheckoutProblem.ALREADY_UNLIMITED
         return None
 
-    async def credit(
+    async def record(
         self,
         user_id: int,
         *,
@@ -81,13 +100,12 @@ class PaymentService:
         payload: str,
         currency: str,
         amount: int,
-    ) -> Credit | None:
-        """Store the payment and add its days, once per charge id, in one transaction.
+    ) -> bool:
+        """Store the charge, uncredited, in its own small transaction; True if it was new.
 
-        Returns None when the payload names no current plan (the payment is still stored, 0 days).
+        Idempotent: the same charge again (Telegram repeating the update) changes nothing.
         """
         plan = self.plan_for(payload)
-        days = plan.days if plan else 0
         async with self._sessions.begin() as session:
             stmt = (
                 insert_for(session, Payment)
@@ -98,50 +116,133 @@ class PaymentService:
                     payload=payload,
                     currency=currency,
                     amount=amount,
-                    days=days,
-                    status="paid",
+                    days=plan.days if plan else 0,
+                    status=PaymentStatus.RECEIVED.value,
                     created_at=self._clock.now(),
                 )
                 .on_conflict_do_nothing(index_elements=[Payment.charge_id])
                 .returning(Payment.id)
             )
-            inserted = (await session.execute(stmt)).scalar_one_or_none()
-            user = await session.get(User, user_id, with_for_update=True)
+            return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def credit_charge(self, charge_id: str) -> Credit | None:
+        """Add a recorded charge's days, once: one transaction flips it to `paid` and extends the user.
+
+        None for a charge never recorded; `credited` False when it was not `received` any more.
+        """
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    update(Payment)
+                    .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.RECEIVED.value)
+                    .values(status=PaymentStatus.PAID.value, credited_at=self._clock.now())
+                    .returning(Payment)
+                )
+            ).scalar_one_or_none()
+            credited = row is not None
+            if row is None:
+                row = (
+                    await session.execute(select(Payment).where(Payment.charge_id == charge_id))
+                ).scalar_one_or_none()
+                if row is None:
+                    return None
+            user = await session.get(User, row.user_id, with_for_update=credited)
             if user is None:
-                raise LookupError(user_id)
-            if inserted is not None and days:
-                self._users.apply_days(user, days)
+                raise LookupError(row.user_id)
+            if credited and row.days:
+                self._users.apply_days(user, row.days)
                 await session.flush()
-            view = self._users.view(user)
-        if plan is None:
-            return None
-        return Credit(credited=inserted is not None, user=view, plan=plan)
+            return Credit(
+                credited=credited, user=self._users.view(user), plan=self.plan_for(row.payload), charge_id=charge_id
+            )
+
+    async def credit(
+        self,
+        user_id: int,
+        *,
+        charge_id: str,
+        provider_charge_id: str | None,
+        payload: str,
+        currency: str,
+        amount: int,
+    ) -> Credit | None:
+        """`record` then `credit_charge`; None when the payload names no current plan (stored, 0 days)."""
+        await self.record(
+            user_id,
+            charge_id=charge_id,
+            provider_charge_id=provider_charge_id,
+            payload=payload,
+            currency=currency,
+            amount=amount,
+        )
+        credit = await self.credit_charge(charge_id)
+        return credit if credit is not None and credit.plan is not None else None
+
+    async def uncredited(self, limit: int = CREDIT_BATCH) -> list[str]:
+        """Charges stored whose days were never added, oldest first: what the crediting loop retries."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Payment.charge_id)
+                .where(Payment.status == PaymentStatus.RECEIVED.value)
+                .order_by(Payment.created_at, Payment.id)
+                .limit(limit)
+            )
+            return list(rows.scalars())
 
     async def find(self, charge_id: str) -> PaymentInfo | None:
         async with self._sessions() as session:
             row = (await session.execute(select(Payment).where(Payment.charge_id == charge_id))).scalar_one_or_none()
             return _info(row) if row else None
 
-    async def mark_refunded(self, charge_id: str) -> tuple[PaymentInfo, UserView] | None:
-        """After Telegram confirmed the refund: flag it (once) and take the bought days back."""
+    async def begin_refund(self, charge_id: str) -> PaymentInfo | None:
+        """Record the intent to refund before asking Telegram; None if unknown or already refunded.
+
+        A refund already `refunding` (asked before, outcome never written) may be asked again.
+        """
+        open_ = (PaymentStatus.RECEIVED.value, PaymentStatus.PAID.value, PaymentStatus.REFUNDING.value)
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
                     update(Payment)
-                    .where(Payment.charge_id == charge_id, Payment.status == "paid")
-                    .values(status="refunded", refunded_at=self._clock.now())
+                    .where(Payment.charge_id == charge_id, Payment.status.in_(open_))
+                    .values(status=PaymentStatus.REFUNDING.value, refund_requested_at=self._clock.now())
+                    .returning(Payment)
+                )
+            ).scalar_one_or_none()
+            return _info(row) if row else None
+
+    async def cancel_refund(self, charge_id: str) -> None:
+        """Telegram refused the refund: the payment is back as it was (credited or still to credit)."""
+        back = case((Payment.credited_at.is_(None), PaymentStatus.RECEIVED.value), else_=PaymentStatus.PAID.value)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Payment)
+                .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.REFUNDING.value)
+                .values(status=back, refund_requested_at=None)
+            )
+
+    async def mark_refunded(self, charge_id: str) -> tuple[PaymentInfo, UserView] | None:
+        """Telegram refunded the charge (our /refund, or elsewhere): flag it once and take back the
+        days it had added. None when unknown or already flagged."""
+        async with self._sessions.begin() as session:
+            row = (
+                await session.execute(
+                    update(Payment)
+                    .where(Payment.charge_id == charge_id, Payment.status != PaymentStatus.REFUNDED.value)
+                    .values(status=PaymentStatus.REFUNDED.value, refunded_at=self._clock.now())
                     .returning(Payment)
                 )
             ).scalar_one_or_none()
             if row is None:
                 return None
+            info = _info(row)
             user = await session.get(User, row.user_id, with_for_update=True)
             if user is None:
                 raise LookupError(row.user_id)
-            if row.days:
-                self._users.apply_days(user, -row.days)
+            if info.days_taken:
+                self._users.apply_days(user, -info.days_taken)
                 await session.flush()
-            return _info(row), self._users.view(user)
+            return info, self._users.view(user)
 
 
 def has_unlimited_access(user: UserView) -> bool:
@@ -150,4 +251,10 @@ def has_unlimited_access(user: UserView) -> bool:
 
 
 def _info(row: Payment) -> PaymentInfo:
-    return PaymentInfo(row.user_id, row.charge_id, row.amount, row.days, row.status)
+    return PaymentInfo(
+        row.user_id, row.charge_id, row.amount, row.days, PaymentStatus(row.status), _credited(row.credited_at)
+    )
+
+
+def _credited(credited_at: datetime | None) -> bool:
+    return credited_at is not None

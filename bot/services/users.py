@@ -125,13 +125,14 @@ class UserService:
     async def find(self, ref: str) -> UserView | None:
         """Look a user up by numeric id or @username (case-insensitive)."""
         ref = ref.strip()
-        digits = ref.lstrip("-")
+        # One optional minus sign: "--5" is neither an id nor a username, and int() would refuse it.
+        digits = ref.removeprefix("-")
         if digits.isascii() and digits.isdigit():
             # Beyond a 64-bit column no user can exist (the driver would raise OverflowError, and
             # int() itself refuses thousands of digits).
             if len(digits) > len(str(MAX_USER_ID)) or int(digits) > MAX_USER_ID:
                 return None
-            return await self.get(int(ref))
+            return await self.get(-int(digits) if ref.startswith("-") else int(digits))
         name = ref.removeprefix("@").lower()
         if not name:
             return None

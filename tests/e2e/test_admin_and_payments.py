@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.levels import Level
 from bot.services.users import Profile
+from bot.texts import FSI, PDI
 from models import Payment, User
 from tests.harness import FakeUser, Harness, photo_bytes
 
@@ -70,7 +71,7 @@ async def test_setlevel_for_three_days_unlocks_pro_warns_once_then_locks(tmp_pat
         assert (await picker_labels(h, IVAN))[2] == "🔒 FLUX Pro"
 
         confirmation = await reply(h, BOSS, "/setlevel @ivan subscriber 3")
-        assert confirmation == "@ivan (1002): level Subscriber until 2026-11-26 12:00 UTC."
+        assert confirmation == f"{FSI}@ivan{PDI} (1002): level Subscriber until 2026-11-26 12:00 UTC."
         told = h.texts(IVAN)[-1]
         assert told == "Ваш уровень теперь «Подписчик», до 2026-11-26 12:00 UTC."
         user = await h.user(IVAN.id)
@@ -249,7 +250,7 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
             "Fallback rate: 33%",
         ]
         assert stats[8].startswith("Median latency: ") and stats[8].endswith(" s")
-        assert stats[9:] == ["Top users:", "• @ann (1001): 4", "• @bob (1003): 2"]
+        assert stats[9:] == ["Top users:", f"• {FSI}@ann{PDI} (1001): 4", f"• {FSI}@bob{PDI} (1003): 2"]
 
         week = (await reply(h, BOSS, "/stats 2")).split("\n")
         assert week[:8] == [
@@ -262,11 +263,11 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
             "Refused by content filters: 0 (—)",
             "Fallback rate: 29%",
         ]
-        assert week[9:] == ["Top users:", "• @ann (1001): 5", "• @bob (1003): 2"]
+        assert week[9:] == ["Top users:", f"• {FSI}@ann{PDI} (1001): 5", f"• {FSI}@bob{PDI} (1003): 2"]
 
         ann = (await reply(h, BOSS, "/user @ann")).split("\n")
         assert ann[:8] == [
-            "@ann (1001)",
+            f"{FSI}@ann{PDI} (1001)",
             "Level: User",
             "Today: 4 of 5",
             "Total: 5 delivered, 0 failed",
@@ -276,18 +277,18 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
             "Last generations:",
         ]
         assert ann[8:] == [
-            "• 2026-11-23 12:00 UTC flux-dev → hf-replicate [delivered] a dev fox",
-            "• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] cat three",
-            "• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] cat two",
-            "• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] cat one",
-            "• 2026-11-22 12:00 UTC gemini-flash → gemini [delivered] yesterday's cat",
+            f"• 2026-11-23 12:00 UTC flux-dev → hf-replicate [delivered] {FSI}a dev fox{PDI}",
+            f"• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] {FSI}cat three{PDI}",
+            f"• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] {FSI}cat two{PDI}",
+            f"• 2026-11-23 12:00 UTC gemini-flash → gemini [delivered] {FSI}cat one{PDI}",
+            f"• 2026-11-22 12:00 UTC gemini-flash → gemini [delivered] {FSI}yesterday's cat{PDI}",
         ]
         bob = (await reply(h, BOSS, "/user 1003")).split("\n")
         assert bob[2:4] == ["Today: 2 of 5", "Total: 2 delivered, 1 failed"]
         assert bob[8:] == [
-            "• 2026-11-23 12:00 UTC gemini-flash → — [failed] bob fails",
-            "• 2026-11-23 12:00 UTC gemini-flash → pollinations [delivered] bob via pollinations",
-            "• 2026-11-23 12:00 UTC gemini-flash → hf-replicate [delivered] bob via dev",
+            f"• 2026-11-23 12:00 UTC gemini-flash → — [failed] {FSI}bob fails{PDI}",
+            f"• 2026-11-23 12:00 UTC gemini-flash → pollinations [delivered] {FSI}bob via pollinations{PDI}",
+            f"• 2026-11-23 12:00 UTC gemini-flash → hf-replicate [delivered] {FSI}bob via dev{PDI}",
         ]
         assert (await reply(h, BOSS, "/user @boss")).split("\n")[1:3] == ["Level: Admin", "Today: 0 of unlimited"]
 
@@ -298,10 +299,10 @@ async def test_stats_and_user_match_the_generations_made(tmp_path: Path, clock: 
 async def test_banned_user_gets_one_notice_then_silence_until_unbanned(tmp_path: Path, clock: ManualClock) -> None:
     async with admin_harness(tmp_path, clock) as h:
         await h.say(ANN, "/start")
-        assert await reply(h, BOSS, "/ban @ann flooding <the> bot") == "@ann (1001) is banned."
+        assert await reply(h, BOSS, "/ban @ann flooding <the> bot") == f"{FSI}@ann{PDI} (1001) is banned."
         user = await h.user(ANN.id)
         assert (user.is_banned, user.ban_reason, user.ban_notified) == (True, "flooding <the> bot", False)
-        assert "Banned: yes (flooding <the> bot)" in await reply(h, BOSS, "/user 1001")
+        assert f"Banned: yes ({FSI}flooding <the> bot{PDI})" in await reply(h, BOSS, "/user 1001")
 
         mark = h.tg.mark()
         await h.say(ANN, "a cat")
@@ -325,7 +326,7 @@ async def test_banned_user_gets_one_notice_then_silence_until_unbanned(tmp_path:
         await h.click(ANN, "pick:flux-dev")
         assert [c for c in h.tg.calls[mark:] if c.method not in ("getUpdates", "answerCallbackQuery")] == []
 
-        assert await reply(h, BOSS, "/unban @ann") == "@ann (1001) is unbanned."
+        assert await reply(h, BOSS, "/unban @ann") == f"{FSI}@ann{PDI} (1001) is unbanned."
         await h.say(ANN, "a cat, again")
         assert len(h.photos(ANN)) == 1
         assert "Banned: no" in await reply(h, BOSS, "/user @ann")
@@ -358,23 +359,23 @@ async def test_config_admins_cannot_be_banned_or_demoted(tmp_path: Path, clock: 
         for user in (BOSS, other, ANN):
             await h.say(user, "/start")
         before = await snapshot(h)
-        refused = "@deputy (8) is an admin from ADMIN_IDS and cannot be changed by command."
+        refused = f"{FSI}@deputy{PDI} (8) is an admin from ADMIN_IDS and cannot be changed by command."
         assert await reply(h, BOSS, "/ban @deputy") == refused
         assert await reply(h, BOSS, "/ban 8 no reason") == refused
         assert await reply(h, BOSS, "/setlevel @deputy user") == refused
         assert await reply(h, BOSS, "/setlevel 8 subscriber 3") == refused
         assert (
             await reply(h, BOSS, "/ban @boss")
-            == "@boss (7) is an admin from ADMIN_IDS and cannot be changed by command."
+            == f"{FSI}@boss{PDI} (7) is an admin from ADMIN_IDS and cannot be changed by command."
         )
         assert await snapshot(h) == before
         assert (await h.user(8)).level is Level.ADMIN
         assert "Stats for 1 day(s)" in await reply(h, other, "/stats")
 
         # A stored-level admin (not in ADMIN_IDS) can be demoted and banned.
-        assert await reply(h, BOSS, "/setlevel @ann admin") == "@ann (1001): level Admin."
+        assert await reply(h, BOSS, "/setlevel @ann admin") == f"{FSI}@ann{PDI} (1001): level Admin."
         assert "Stats for 1 day(s)" in await reply(h, ANN, "/stats")
-        assert await reply(h, BOSS, "/setlevel @ann user") == "@ann (1001): level User."
+        assert await reply(h, BOSS, "/setlevel @ann user") == f"{FSI}@ann{PDI} (1001): level User."
         assert await reply(h, ANN, "/stats") == UNKNOWN_COMMAND
 
 
@@ -441,9 +442,9 @@ async def test_stars_purchase_credits_once_renews_and_refunds(tmp_path: Path, cl
         # The admin refunds the renewal: Telegram is asked, and the 90 days go.
         mark = h.tg.mark()
         done = await reply(h, BOSS, "/refund stxSECOND")
-        assert (
-            done
-            == "Refunded 600 ⭐ to @ann (1001); 90 day(s) taken back. Level now: Subscriber until 2026-12-23 12:00 UTC."
+        assert done == (
+            f"Refunded 600 ⭐ to {FSI}@ann{PDI} (1001); 90 day(s) taken back. "
+            "Level now: Subscriber until 2026-12-23 12:00 UTC."
         )
         [refund] = h.tg.calls_of("refundStarPayment", since=mark)
         assert refund.ok and refund.params["user_id"] == ANN.id
@@ -468,7 +469,7 @@ async def test_stars_purchase_credits_once_renews_and_refunds(tmp_path: Path, cl
 
         # Refunding the first too leaves a plain user.
         assert await reply(h, BOSS, "/refund stxFIRST") == (
-            "Refunded 250 ⭐ to @ann (1001); 30 day(s) taken back. Level now: User."
+            f"Refunded 250 ⭐ to {FSI}@ann{PDI} (1001); 30 day(s) taken back. Level now: User."
         )
         user = await h.user(ANN.id)
         assert (user.level, user.level_until) == (Level.USER, None)
@@ -522,7 +523,7 @@ async def test_payment_completed_after_a_ban_is_still_recorded(tmp_path: Path, c
         await h.push(h.tg.successful_payment(ANN, PAYLOAD, 250, charge_id="stxLATE"))
         [row] = await h.rows(Payment)
         assert (row.charge_id, row.user_id, row.status) == ("stxLATE", ANN.id, "paid")
-        assert (await reply(h, BOSS, "/refund stxLATE")).startswith("Refunded 250 ⭐ to @ann (1001)")
+        assert (await reply(h, BOSS, "/refund stxLATE")).startswith(f"Refunded 250 ⭐ to {FSI}@ann{PDI} (1001)")
         assert h.tg.refunded == {"stxLATE"}
 
 

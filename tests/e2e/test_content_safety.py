@@ -170,7 +170,7 @@ async def test_admins_see_refusals_and_get_one_alert_a_day_that_survives_a_resta
         assert alerts() == []
         await h.say(ANN, "second refused")
         [alert] = alerts()
-        assert alert.result["text"].startswith("⚠️ @ann (1301) has had 2 prompts refused")
+        assert alert.result["text"].startswith("⚠️ \u2068@ann\u2069 (1301) has had 2 prompts refused")
         assert alert.callback_datas == ["ban:1301"]
 
         await h.restart()  # "once that day" is in the database
@@ -182,13 +182,13 @@ async def test_admins_see_refusals_and_get_one_alert_a_day_that_survives_a_resta
         await h.say(ROOT, "/user @ann")
         report = h.texts(ROOT)[-1]
         assert "Refused by content filters: 3 today, 3 in total" in report
-        assert "→ gemini [refused: blockReason SAFETY] third refused" in report
+        assert "→ gemini [refused: blockReason SAFETY] \u2068third refused\u2069" in report
         await h.say(ROOT, "/stats")
         stats = h.texts(ROOT)[-1]
         assert "Refused by content filters: 3 (gemini: 3)" in stats and "Images delivered: 1" in stats
 
         await h.click(ROOT, "ban:1301", message_id=alert.result["message_id"])
-        assert h.tg.calls_of("answerCallbackQuery")[-1].params["text"] == "@ann (1301) is banned."
+        assert h.tg.calls_of("answerCallbackQuery")[-1].params["text"] == "\u2068@ann\u2069 (1301) is banned."
         assert (await h.user(ANN.id)).is_banned
         mark = h.tg.mark()
         await h.say(ANN, "anything")

@@ -699,7 +699,7 @@ class FakeTelegram:
         return [call.result["text"] for call in self.sent_messages(chat_id)]
 
     def _sent(self, method: str, chat_id: int | str | None) -> list[Call]:
-        params = {} if chat_id is None else {"chat_id": chat_id}
+        params: dict[str, Any] = {} if chat_id is None else {"chat_id": chat_id}
         return self.calls_of(method, ok=True, **params)
 
     def message_state(self, chat_id: int | str, message_id: int) -> dict[str, Any] | None:
@@ -1259,6 +1259,20 @@ class FakeTelegram:
             "provider_payment_charge_id": "",
         }
         return self.message(user, successful_payment=payment)
+
+    def refunded_payment(
+        self, user: FakeUser, payload: str, total_amount: int, charge_id: str, currency: str = "XTR"
+    ) -> dict[str, Any]:
+        """The service message Telegram sends when a payment was refunded (by the bot or elsewhere,
+        e.g. by Telegram support); the charge counts as refunded from now on."""
+        self.refunded.add(charge_id)
+        refund = {
+            "currency": currency,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+        }
+        return self.message(user, refunded_payment=refund)
 
     def my_chat_member(self, user: FakeUser, new_status: str = "kicked") -> dict[str, Any]:
         """The user blocked (``kicked``) or unblocked (``member``) the bot; pushing it applies that."""

@@ -93,8 +93,8 @@ async def test_user_and_stats_show_refusals(make_bot: BotFactory, clock: Any) ->
     await b.feed(b.tg.message(ROOT, "/user @ann"))
     report = b.tg.sent_texts(ROOT.id)[-1]
     assert "Refused by content filters: 2 today, 3 in total" in report
-    assert "→ gemini [refused: stub failure] refused today" in report
-    assert "→ hf-replicate [refused: stub failure] refused by flux" in report
+    assert "→ gemini [refused: stub failure] \u2068refused today\u2069" in report  # prompts isolated
+    assert "→ hf-replicate [refused: stub failure] \u2068refused by flux\u2069" in report
 
     await b.feed(b.tg.message(ROOT, "/stats 2"))
     stats = b.tg.sent_texts(ROOT.id)[-1]
@@ -118,10 +118,10 @@ async def test_the_daily_alert_reaches_every_admin_once_and_its_button_bans(make
     await b.feed(b.tg.message(ANN, "refused 2"))
     [to_root], [to_ops] = alerts(ROOT), alerts(OPS)
     assert to_root.params["text"] == (
-        "⚠️ @ann (701) has had 3 prompts refused by content filters today. /user 701 shows them."
+        "⚠️ \u2068@ann\u2069 (701) has had 3 prompts refused by content filters today. /user 701 shows them."
     )
     assert to_ops.params["text"] == (
-        "⚠️ @ann (701): запросов, отклонённых фильтрами контента сегодня, — 3. Подробности: /user 701."
+        "⚠️ \u2068@ann\u2069 (701): запросов, отклонённых фильтрами контента сегодня, — 3. Подробности: /user 701."
     )
     assert to_root.buttons[0]["text"] == "🚫 Ban" and to_ops.buttons[0]["text"] == "🚫 Заблокировать"
     assert to_root.callback_datas == ["ban:701"]
@@ -131,12 +131,12 @@ async def test_the_daily_alert_reaches_every_admin_once_and_its_button_bans(make
 
     await b.feed(b.tg.callback(ROOT, "ban:701", message_id=to_root.result["message_id"]))
     answer = b.tg.calls_of("answerCallbackQuery")[-1]
-    assert answer.params["text"] == "@ann (701) is banned."
+    assert answer.params["text"] == "\u2068@ann\u2069 (701) is banned."
     target = await b.services.users.get(ANN.id)
     assert target is not None and target.is_banned
     assert target.ban_reason == "many prompts refused by content filters"
     edited = b.tg.message_state(ROOT.id, to_root.result["message_id"])
-    assert edited is not None and edited["text"].endswith("@ann (701) is banned.") and not edited.get("reply_markup")
+    assert edited is not None and edited["text"].endswith("\u2068@ann\u2069 (701) is banned.") and not edited.get("reply_markup")
 
     await b.services.users.set_ban(ANN.id, False)
     clock.advance(timedelta(days=1))

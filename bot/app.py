@@ -66,6 +66,7 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             model=settings.gemini_image_model,
             base_url=settings.gemini_base_url,
             timeout=settings.gemini_timeout,
+            max_bytes=settings.provider_max_bytes,
         ),
         HFReplicateProvider(
             hf_token=_secret(settings.hf_token),
@@ -74,11 +75,13 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             router_url=settings.hf_router_url,
             replicate_base_url=settings.replicate_base_url,
             timeout=settings.hf_timeout,
+            max_bytes=settings.provider_max_bytes,
         ),
         PollinationsProvider(
             api_key=_secret(settings.pollinations_api_key),
             base_url=settings.pollinations_base_url,
             timeout=settings.pollinations_timeout,
+            max_bytes=settings.provider_max_bytes,
         ),
     ]
 

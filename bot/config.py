@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     gemini_timeout: float = Field(default=60.0, gt=0, validation_alias="GEMINI_TIMEOUT")
     hf_timeout: float = Field(default=120.0, gt=0, validation_alias="HF_TIMEOUT")
     pollinations_timeout: float = Field(default=60.0, gt=0, validation_alias="POLLINATIONS_TIMEOUT")
+    # A provider answer (image, JSON) longer than this is refused unread; images over ~40 MP too.
+    provider_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, le=1024**3, validation_alias="PROVIDER_MAX_BYTES"
+    )
 
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
     gemini_base_url: str = Field(

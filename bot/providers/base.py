@@ -9,6 +9,8 @@ from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from .limits import DEFAULT_MAX_BYTES, TooLarge, check_pixels
+
 
 class ModelId(StrEnum):
     """Product models. The first three are pickable; POLLINATIONS is the keyless last resort."""
@@ -66,7 +68,12 @@ def parse_ratio(text: str) -> tuple[int, int]:
 
 def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
     target = width / height
-    return min(choices, key=lambda r: abs(target - (lambda w, h: w / h)(*parse_ratio(r))))
+
+    def distance(ratio: str) -> float:
+        w, h = parse_ratio(ratio)
+        return abs(target - w / h)
+
+    return min(choices, key=distance)
 
 
 def _round_to(value: int, multiple: int) -> int:
@@ -81,6 +88,7 @@ class ProviderImage:
     provider: str
     model: str
     mime_type: str = "image/png"
+    prompt_shortened: bool = False  # the provider got a cut prompt (e.g. a URL cap): the caption says so
 
 
 class ErrorKind(StrEnum):
@@ -92,6 +100,7 @@ class ErrorKind(StrEnum):
     UNAVAILABLE = "unavailable"  # 5xx, connection refused, DNS
     TIMEOUT = "timeout"
     BAD_OUTPUT = "bad_output"  # 2xx but no decodable image
+    TOO_LARGE = "too_large"  # a body over PROVIDER_MAX_BYTES or an image over the pixel cap: never read whole
 
 
 @dataclass(slots=True)
@@ -143,20 +152,38 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
-def decode_image(data: bytes | None, provider: str, model: str) -> ProviderImage:
-    """Accept bytes only if Pillow can decode them; anything else is BAD_OUTPUT and falls through.
+def decode_image(
+    data: bytes | None, provider: str, model: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ProviderImage:
+    """Accept bytes only if Pillow can decode them within the caps; anything else falls through the chain.
 
+    Decoded once: the size is checked from the header before any pixel is read, and only formats
+    Telegram may not take as a photo (WebP, GIF...) are re-encoded as PNG from that one decode.
     CPU-bound for a full-size image: providers call it through asyncio.to_thread, off the event loop.
     """
     if not data:
         raise ProviderError(ErrorKind.BAD_OUTPUT, provider, model, detail="empty body")
     try:
+        if len(data) > max_bytes:
+            raise TooLarge(f"body of {len(data)} bytes is over the {max_bytes}-byte cap")
         with Image.open(io.BytesIO(data)) as img:
+            check_pixels(*img.size)
             img.load()
             fmt = (img.format or "PNG").upper()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            if fmt not in KEPT_FORMATS:
+                buf = io.BytesIO()
+                img.save(buf, format="PNG")
+                data, fmt = buf.getvalue(), "PNG"
+    except TooLarge as exc:
+        raise ProviderError(ErrorKind.TOO_LARGE, provider, model, detail=str(exc)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ProviderError(ErrorKind.TOO_LARGE, provider, model, detail=str(exc)[:200]) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ProviderError(
             ErrorKind.BAD_OUTPUT, provider, model, detail=f"not an image: {type(exc).__name__}"
         ) from None
     mime = Image.MIME.get(fmt, "image/png")
     return ProviderImage(data=data, provider=provider, model=model, mime_type=mime)
+
+
+KEPT_FORMATS = frozenset({"PNG", "JPEG"})  # sent to Telegram as they came

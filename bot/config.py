@@ -321,7 +321,7 @@ def load_settings(env_file: str | Path | None = None, **overrides: object) -> Se
         found = find_dotenv(usecwd=True)
         env_file = found or None
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg,arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")

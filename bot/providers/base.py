@@ -152,9 +152,7 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
-def decode_image(
-    data: bytes | None, provider: str, model: str, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> ProviderImage:
+def decode_image(data: bytes | None, provider: str, model: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ProviderImage:
     """Accept bytes only if Pillow can decode them within the caps; anything else falls through the chain.
 
     Decoded once: the size is checked from the header before any pixel is read, and only formats

@@ -22,7 +22,12 @@ GRACE = 2.0
 
 async def test_sigterm_ends_the_process_within_the_grace_period_while_the_hub_hangs(tmp_path: Path) -> None:
     user = FakeUser(id=92, first_name="Lev")
-    async with FakeTelegram() as tg, FakePollinations() as pollinations, FakeReplicate() as router, SilentServer() as hub:
+    async with (
+        FakeTelegram() as tg,
+        FakePollinations() as pollinations,
+        FakeReplicate() as router,
+        SilentServer() as hub,
+    ):
         port = free_port()
         env = {
             "BOT_TOKEN": TOKEN,

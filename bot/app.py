@@ -27,6 +27,7 @@ from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
 from bot.middlewares.ban import BanMiddleware
+from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
@@ -188,11 +189,14 @@ def create_storage(settings: Settings) -> BaseStorage:
 
 def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatcher:
     dp = Dispatcher(storage=create_storage(services.settings), **services.workflow_data())
+    i18n = i18n or create_i18n()
+    flood = services.coordination.flood
+    if flood is not None:  # first: a flood is dropped before any other work
+        dp.update.outer_middleware(FloodMiddleware(flood, services.settings.admin_ids, i18n))
     inflight = InFlight()
     dp["inflight"] = inflight
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(UserMiddleware(services.users))
-    i18n = i18n or create_i18n()
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.users))

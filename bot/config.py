@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     telegram_rate: float = Field(default=30.0, gt=0, le=1000, validation_alias="TELEGRAM_RATE")
     telegram_chat_rate: float = Field(default=1.0, gt=0, le=100, validation_alias="TELEGRAM_CHAT_RATE")
     telegram_chat_burst: int = Field(default=5, ge=1, le=100, validation_alias="TELEGRAM_CHAT_BURST")
+    # Anti-flood: updates per second a user may send (after a burst); the rest are dropped unread. 0 = off.
+    flood_rate: float = Field(default=2.0, ge=0, le=1000, validation_alias="FLOOD_RATE")
+    flood_burst: int = Field(default=20, ge=1, le=10000, validation_alias="FLOOD_BURST")
 
     @field_validator(
         "gemini_api_key",

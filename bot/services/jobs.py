@@ -336,7 +336,9 @@ class GenerationJobs:
             lapsed = (Generation.status == GenerationStatus.RUNNING) & (Generation.lease_until < now)
             lost = Generation.status == GenerationStatus.QUEUED
             if take_over:
-                candidates = Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING])
+                candidates: ColumnElement[bool] = Generation.status.in_(
+                    [GenerationStatus.QUEUED, GenerationStatus.RUNNING]
+                )
             elif stale_after is not None:
                 stale = Generation.enqueued_at.is_(None) | (Generation.enqueued_at < now - stale_after)
                 candidates = lapsed | (lost & stale)

@@ -2,7 +2,8 @@
 
 It knows no Dispatcher: a Bot to send with (through `Delivery`), the services, and the row.
 
-Delivery window: the image is sent first and its message id written right after (`mark_sent`).
+Delivery window: the image is sent first and its message id written right after (`mark_sent`,
+which in the same write releases the units of images that did not reach the user).
 A crash between the two (milliseconds) is the one case where a job can run again and the user get
 the image twice; it is never lost and never charged twice. Once the message id is written, the job
 is never run again or refunded.

@@ -37,6 +37,7 @@ from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.bulk import BulkUpdates
+from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
@@ -81,6 +82,7 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             base_url=settings.gemini_base_url,
             timeout=settings.gemini_timeout,
             safety=settings.safety_level,
+            max_bytes=settings.provider_max_bytes,
         ),
         HFReplicateProvider(
             hf_token=_secret(settings.hf_token),
@@ -90,11 +92,13 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             replicate_base_url=settings.replicate_base_url,
             timeout=settings.hf_timeout,
             safety=settings.safety_level,
+            max_bytes=settings.provider_max_bytes,
         ),
         PollinationsProvider(
             api_key=_secret(settings.pollinations_api_key),
             base_url=settings.pollinations_base_url,
             timeout=settings.pollinations_timeout,
+            max_bytes=settings.provider_max_bytes,
         ),
     ]
 
@@ -216,10 +220,13 @@ def create_storage(settings: Settings) -> BaseStorage:
 
 def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatcher:
     dp = Dispatcher(storage=create_storage(services.settings), **services.workflow_data())
+    i18n = i18n or create_i18n()
+    flood = services.coordination.flood
+    if flood is not None:  # first: a flood is dropped before any other work
+        dp.update.outer_middleware(FloodMiddleware(flood, services.settings.admin_ids, i18n))
     inflight = InFlight()
     dp["inflight"] = inflight
     dp.update.outer_middleware(inflight)
-    i18n = i18n or create_i18n()
     dp.update.outer_middleware(UserMiddleware(services.users))
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     gemini_timeout: float = Field(default=60.0, gt=0, validation_alias="GEMINI_TIMEOUT")
     hf_timeout: float = Field(default=120.0, gt=0, validation_alias="HF_TIMEOUT")
     pollinations_timeout: float = Field(default=60.0, gt=0, validation_alias="POLLINATIONS_TIMEOUT")
+    # A provider answer (image, JSON) longer than this is refused unread; images over ~40 MP too.
+    provider_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, le=1024**3, validation_alias="PROVIDER_MAX_BYTES"
+    )
 
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
     gemini_base_url: str = Field(
@@ -178,6 +182,9 @@ class Settings(BaseSettings):
     telegram_rate: float = Field(default=30.0, gt=0, le=1000, validation_alias="TELEGRAM_RATE")
     telegram_chat_rate: float = Field(default=1.0, gt=0, le=100, validation_alias="TELEGRAM_CHAT_RATE")
     telegram_chat_burst: int = Field(default=5, ge=1, le=100, validation_alias="TELEGRAM_CHAT_BURST")
+    # Anti-flood: updates per second a user may send (after a burst); the rest are dropped unread. 0 = off.
+    flood_rate: float = Field(default=2.0, ge=0, le=1000, validation_alias="FLOOD_RATE")
+    flood_burst: int = Field(default=20, ge=1, le=10000, validation_alias="FLOOD_BURST")
 
     # --- Content safety (bot/safety.py) ---
     safety_level: SafetyLevel = Field(default=SafetyLevel.STANDARD, validation_alias="SAFETY_LEVEL")

@@ -11,10 +11,11 @@ import html
 import io
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
@@ -22,6 +23,7 @@ from PIL import Image
 
 from bot.catalog import MODELS
 from bot.i18n import pick_locale
+from bot.send_retry import PASSING_FAULTS, with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
 from bot.texts import CAPTION_LIMIT, fit_html, model_title
@@ -30,6 +32,22 @@ log = logging.getLogger(__name__)
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for about 5 s
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What reached the chat: the ids of the messages sent, and why the rest did not go (if any)."""
+
+    message_ids: list[int] = field(default_factory=list)
+    failure: TelegramAPIError | None = None
+
+    @property
+    def first(self) -> int | None:
+        return self.message_ids[0] if self.message_ids else None
+
+    @property
+    def blocked(self) -> bool:
+        return isinstance(self.failure, TelegramForbiddenError)
 
 
 class Delivery:
@@ -67,28 +85,33 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> int:
-        """Send every image; returns the id of the first message (the proof of delivery)."""
+    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> Sent:
+        """Send the images in order until one cannot go; the message ids are the proof of delivery."""
         assert job.chat_id is not None
-        first: int | None = None
+        ids: list[int] = []
         with self._locale(job.locale):
             for image in result.images:
                 caption = caption_for(result, image, job.prompt, left, limit)
-                sent = await self._send_image(job.chat_id, image, caption)
-                first = first if first is not None else sent.message_id
-        assert first is not None
-        return first
+                try:
+                    sent = await self._send_image(job.chat_id, image, caption)
+                except TelegramAPIError as exc:
+                    return Sent(ids, exc)
+                ids.append(sent.message_id)
+        return Sent(ids)
 
     async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
-        """As a photo when Telegram will take it as one, otherwise as a file, so the image still arrives."""
+        """As a photo when Telegram will take it as one, otherwise (or when photos keep failing) as a
+        file, so the image still arrives. 5xx and network errors are retried with backoff first."""
         extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
         file = BufferedInputFile(image.data, filename=f"image.{extension}")
         if _fits_photo(image.data):
             try:
-                return await self._bot.send_photo(chat_id, file, caption=caption)
+                return await with_retries(lambda: self._bot.send_photo(chat_id, file, caption=caption))
             except TelegramBadRequest as exc:
                 log.warning("photo rejected (%s); sending as a document", exc.message[:100])
-        return await self._bot.send_document(chat_id, file, caption=caption)
+            except PASSING_FAULTS as exc:
+                log.warning("photo not sent after retries (%s); sending as a document", type(exc).__name__)
+        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption))
 
     async def clear_status(self, chat_id: int | None, message_id: int | None) -> None:
         if chat_id is None or message_id is None:
@@ -118,8 +141,16 @@ class Delivery:
         await self.notify(job.chat_id, text)
 
     async def undelivered(self, job: JobView) -> None:
+        """Telegram's fault, not the image services': the message says so."""
         with self._locale(job.locale):
             text = _("I made your image but Telegram would not take it. Your limit was not charged; please try again.")
+        await self.notify(job.chat_id, text)
+
+    async def partly_delivered(self, job: JobView, missing: int) -> None:
+        with self._locale(job.locale):
+            text = _("Telegram would not take {missing} of your images. Those were not charged.").format(
+                missing=missing
+            )
         await self.notify(job.chat_id, text)
 
     async def given_up(self, job: Settled) -> None:
@@ -156,6 +187,13 @@ def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, le
         head += (
             _("↪️ {requested} was unavailable, so {made_by} made this one.").format(
                 requested=html.escape(model_title(result.requested)), made_by=html.escape(made_by)
+            )
+            + "\n"
+        )
+    if image.prompt_shortened:
+        head += (
+            _("✂️ Your description was too long for {made_by}: it got a shortened one.").format(
+                made_by=html.escape(made_by)
             )
             + "\n"
         )

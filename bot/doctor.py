@@ -29,6 +29,7 @@ ADVICE = {
     ErrorKind.UNAVAILABLE: "the service is unreachable or failing: check the base URL / proxy, or try later",
     ErrorKind.TIMEOUT: "no answer in time: raise the provider timeout or try later",
     ErrorKind.BAD_OUTPUT: "the answer was not an image",
+    ErrorKind.TOO_LARGE: "the answer was over PROVIDER_MAX_BYTES or the pixel cap",
 }
 
 

@@ -2,7 +2,8 @@
 
 It knows no Dispatcher: a Bot to send with (through `Delivery`), the services, and the row.
 
-Delivery window: the image is sent first and its message id written right after (`mark_sent`).
+Delivery window: the image is sent first and its message id written right after (`mark_sent`,
+which in the same write releases the units of images that did not reach the user).
 A crash between the two (milliseconds) is the one case where a job can run again and the user get
 the image twice; it is never lost and never charged twice. Once the message id is written, the job
 is never run again or refunded.
@@ -16,14 +17,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
-
 from bot.alerts import RefusalAlerts
 from bot.bulk import bulk_work, urgent_work
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
-from bot.delivery import Delivery
+from bot.delivery import Delivery, Sent
 from bot.draining import drain
 from bot.faults import is_outage
 from bot.queue import JobQueue
@@ -210,29 +209,42 @@ class Worker:
         if not await self._jobs.renew(job.id, self.owner, self._lease):
             log.warning("generation %s: lease lost before sending; left to its new holder", job.id)
             return None
-        try:
-            if job.chat_id is None:
-                raise LookupError("no chat to deliver to")
-            message_id = await self._delivery.send_images(job, result, left, limit)
-        except TelegramForbiddenError:
+        if job.chat_id is None:
+            log.warning("generation %s: image not delivered (no chat); unit released", job.id)
+            return await self._jobs.finish(
+                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="LookupError"
+            )
+        sent = await self._delivery.send_images(job, result, left, limit)
+        if sent.first is None:
+            return await self._undelivered(job, result, sent)
+        delivered = len(sent.message_ids)
+        # Units of images that did not go are released here, with the proof of the ones that did.
+        await self._jobs.mark_sent(job.id, self.owner, sent.first, delivered=delivered)
+        settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=delivered)
+        await self._delivery.clear_status(job.chat_id, job.status_message_id)
+        if sent.failure is not None and not sent.blocked:
+            log.warning("generation %s: %d of %d image(s) not delivered (%s)", job.id, made - delivered, made,
+                        type(sent.failure).__name__)  # fmt: skip
+            await self._delivery.partly_delivered(job, made - delivered)
+        return settled
+
+    async def _undelivered(self, job: JobView, result: GenerationResult, sent: Sent) -> Settled | None:
+        """Nothing reached the chat: every unit comes back, and the user hears it was Telegram."""
+        error_class = type(sent.failure).__name__
+        if sent.blocked:  # an expected event, not an error: one line, no traceback
             log.info("generation %s: user %s blocked the bot; unit released", job.id, job.user_id)
             if job.user_id is not None:
                 await self._users.set_blocked(job.user_id, True)
             return await self._jobs.finish(
-                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="TelegramForbiddenError"
+                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=error_class
             )
-        except (TelegramAPIError, LookupError) as exc:
-            log.warning("generation %s: image not delivered (%s); unit released", job.id, type(exc).__name__)
-            settled = await self._jobs.finish(
-                job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=type(exc).__name__
-            )
-            if settled is not None:
-                await self._delivery.clear_status(job.chat_id, job.status_message_id)
-                await self._delivery.undelivered(job)
-            return settled
-        await self._jobs.mark_sent(job.id, self.owner, message_id)
-        settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=made)
-        await self._delivery.clear_status(job.chat_id, job.status_message_id)
+        log.warning("generation %s: image not delivered (%s); unit released", job.id, error_class)
+        settled = await self._jobs.finish(
+            job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=error_class
+        )
+        if settled is not None:
+            await self._delivery.clear_status(job.chat_id, job.status_message_id)
+            await self._delivery.undelivered(job)
         return settled
 
     async def _left_after(self, job: JobView, made: int) -> tuple[int | None, int]:

@@ -70,6 +70,8 @@ class Harness:
             "BROADCAST_RATE": 30,
             # Functional tests talk to one chat fast; the pacing itself is tested in tests/coordination.
             "TELEGRAM_CHAT_BURST": 100,
+            # Likewise one user may send many updates at once here; anti-flood is tested in tests/handlers.
+            "FLOOD_BURST": 1000,
         }
         if self.keys:
             values |= {"GEMINI_API_KEY": GEMINI_KEY, "HF_TOKEN": HF_KEY, "REPLICATE_API_TOKEN": REPLICATE_KEY}

@@ -13,9 +13,11 @@ from redis.exceptions import AuthenticationError
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.concurrency import ConcurrencyLimiter, MemoryConcurrency
-from bot.coordination.ratelimit import MemorySendLimiter, SendRateLimiter, SendRates
+from bot.coordination.flood import FloodGate, MemoryFloodGate
+from bot.coordination.ratelimit import Bucket, MemorySendLimiter, SendRateLimiter, SendRates
 from bot.coordination.redis_common import REDIS_ERRORS
 from bot.coordination.redis_concurrency import RedisConcurrency
+from bot.coordination.redis_flood import RedisFloodGate
 from bot.coordination.redis_health import RedisHealthStore
 from bot.coordination.redis_ratelimit import RedisSendLimiter
 from bot.services.health import ProviderHealth
@@ -38,6 +40,7 @@ class Coordination:
     limiter: ConcurrencyLimiter
     telegram_limiter: SendRateLimiter
     redis: Redis | None  # decode_responses=True; None in memory mode
+    flood: FloodGate | None = None  # None: FLOOD_RATE=0, no anti-flood
 
     async def aclose(self) -> None:
         if self.redis is not None:
@@ -51,12 +54,14 @@ def send_rates(settings: Settings) -> SendRates:
 async def build_coordination(settings: Settings, clock: Clock) -> Coordination:
     """Memory without REDIS_URL; with it, Redis is pinged now so a bad URL stops start-up, not a request."""
     rates = send_rates(settings)
+    flood = Bucket(settings.flood_rate, settings.flood_burst) if settings.flood_rate > 0 else None
     if settings.redis_url is None:
         return Coordination(
             health=ProviderHealth(clock),
             limiter=MemoryConcurrency(settings.provider_concurrency),
             telegram_limiter=MemorySendLimiter(rates),
             redis=None,
+            flood=MemoryFloodGate(flood) if flood is not None else None,
         )
     redis = await connect_redis(settings.redis_url)
     namespace = settings.redis_namespace
@@ -65,6 +70,7 @@ async def build_coordination(settings: Settings, clock: Clock) -> Coordination:
         limiter=RedisConcurrency(redis, namespace, settings.provider_concurrency),
         telegram_limiter=RedisSendLimiter(redis, namespace, rates),
         redis=redis,
+        flood=RedisFloodGate(redis, namespace, flood, lambda: clock.now().timestamp()) if flood is not None else None,
     )
 
 

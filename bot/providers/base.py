@@ -10,6 +10,8 @@ from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from .limits import DEFAULT_MAX_BYTES, TooLarge, check_pixels
+
 
 class ModelId(StrEnum):
     """Product models. The first three are pickable; POLLINATIONS is the keyless last resort."""
@@ -87,6 +89,7 @@ class ProviderImage:
     provider: str
     model: str
     mime_type: str = "image/png"
+    prompt_shortened: bool = False  # the provider got a cut prompt (e.g. a URL cap): the caption says so
 
 
 class ErrorKind(StrEnum):
@@ -101,6 +104,7 @@ class ErrorKind(StrEnum):
     # The provider's content filter declined the prompt or its image. Final: the chain does not shop
     # for a laxer filter (unless REFUSAL_FALLBACK=1), and it is no outage (the provider does not rest).
     REFUSED = "refused"
+    TOO_LARGE = "too_large"  # a body over PROVIDER_MAX_BYTES or an image over the pixel cap: never read whole
 
 
 @dataclass(slots=True)
@@ -169,20 +173,36 @@ def redact(text: str, *secrets: str | None) -> str:
     return text
 
 
-def decode_image(data: bytes | None, provider: str, model: str) -> ProviderImage:
-    """Accept bytes only if Pillow can decode them; anything else is BAD_OUTPUT and falls through.
+def decode_image(data: bytes | None, provider: str, model: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ProviderImage:
+    """Accept bytes only if Pillow can decode them within the caps; anything else falls through the chain.
 
+    Decoded once: the size is checked from the header before any pixel is read, and only formats
+    Telegram may not take as a photo (WebP, GIF...) are re-encoded as PNG from that one decode.
     CPU-bound for a full-size image: providers call it through asyncio.to_thread, off the event loop.
     """
     if not data:
         raise ProviderError(ErrorKind.BAD_OUTPUT, provider, model, detail="empty body")
     try:
+        if len(data) > max_bytes:
+            raise TooLarge(f"body of {len(data)} bytes is over the {max_bytes}-byte cap")
         with Image.open(io.BytesIO(data)) as img:
+            check_pixels(*img.size)
             img.load()
             fmt = (img.format or "PNG").upper()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            if fmt not in KEPT_FORMATS:
+                buf = io.BytesIO()
+                img.save(buf, format="PNG")
+                data, fmt = buf.getvalue(), "PNG"
+    except TooLarge as exc:
+        raise ProviderError(ErrorKind.TOO_LARGE, provider, model, detail=str(exc)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ProviderError(ErrorKind.TOO_LARGE, provider, model, detail=str(exc)[:200]) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ProviderError(
             ErrorKind.BAD_OUTPUT, provider, model, detail=f"not an image: {type(exc).__name__}"
         ) from None
     mime = Image.MIME.get(fmt, "image/png")
     return ProviderImage(data=data, provider=provider, model=model, mime_type=mime)
+
+
+KEPT_FORMATS = frozenset({"PNG", "JPEG"})  # sent to Telegram as they came

@@ -37,6 +37,7 @@ from .base import (
     parse_ratio,
     redact,
 )
+from .limits import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,14 @@ class GeminiProvider:
         *,
         api_version: str = "v1",
         safety: SafetyLevel = SafetyLevel.STANDARD,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._key = api_key or None
         self._model = model
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
+        # google-genai reads the whole answer itself: the cap applies to the image it carried.
+        self._max_bytes = max_bytes
         # Pinned so GOOGLE_GENAI_API_VERSION in the environment cannot change the wire format.
         self._api_version = api_version
         self._safety = safety
@@ -124,7 +128,7 @@ class GeminiProvider:
 
         data = self._image_bytes(response, started)
         try:
-            image = await asyncio.to_thread(decode_image, data, self.name, self._model)
+            image = await asyncio.to_thread(decode_image, data, self.name, self._model, max_bytes=self._max_bytes)
         except ProviderError as exc:
             exc.latency_ms = _ms_since(started)
             log.warning("gemini failed: %s", exc)

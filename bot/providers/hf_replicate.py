@@ -22,12 +22,10 @@ prediction into a bare TimeoutError, so [dev] reads the prediction itself before
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,10 +36,10 @@ from huggingface_hub import InferenceClient, constants
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 from huggingface_hub.inference._providers import get_provider_helper
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
-from PIL import Image, UnidentifiedImageError
 
 from bot.safety import SafetyLevel
 
+from . import hub_http
 from .base import (
     ErrorKind,
     ImageOptions,
@@ -53,6 +51,8 @@ from .base import (
     excerpt,
     parse_ratio,
 )
+from .daemon_threads import DaemonThreads
+from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,16 @@ PRO_SAFETY_TOLERANCE = {SafetyLevel.STANDARD: 2, SafetyLevel.STRICT: 1}
 _hub_endpoint_in_use: str | None = None
 
 
-def configure_hub(hub_endpoint: str, router_url: str) -> None:
-    """Point huggingface_hub at our Hub and router, and keep its telemetry/agent lookups off.
+def configure_hub(
+    hub_endpoint: str, router_url: str, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 120.0
+) -> None:
+    """Point huggingface_hub at our Hub and router, keep its telemetry/agent lookups off, and bound
+    its HTTP client (a deadline on every request, a cap on every body: see hub_http).
 
     Process-wide: these are module constants read at call time by huggingface_hub 2.4.
     """
     global _hub_endpoint_in_use
+    hub_http.install(max_bytes, timeout)
     # With telemetry on, building headers also fetches `{ENDPOINT}/api/agent-harnesses` (sync, once a day).
     constants.HF_HUB_DISABLE_TELEMETRY = True
     constants.ENDPOINT = hub_endpoint.rstrip("/")
@@ -130,10 +134,6 @@ def configure_hub(hub_endpoint: str, router_url: str) -> None:
     if _hub_endpoint_in_use != constants.ENDPOINT:
         _fetch_inference_provider_mapping.cache_clear()
         _hub_endpoint_in_use = constants.ENDPOINT
-
-
-class _UndecodableOutput(Exception):
-    """Pillow could open but not read the downloaded output (truncated, corrupt)."""
 
 
 class _Refused(Exception):
@@ -157,6 +157,7 @@ class HFReplicateProvider:
         timeout: float,
         *,
         safety: SafetyLevel = SafetyLevel.STANDARD,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._hf_token = hf_token or None
         self._replicate_token = replicate_token or None
@@ -165,10 +166,12 @@ class HFReplicateProvider:
         self._replicate_base_url = replicate_base_url.rstrip("/")
         self._timeout = timeout
         self._safety = safety
+        self._max_bytes = max_bytes
         self._http: httpx.AsyncClient | None = None
-        # Our own threads: a call that timed out keeps its thread until the sync client gives up,
+        # Our own threads: a call that timed out keeps its thread until its request deadline passes,
         # and must not starve the loop's default executor (only cpu+4 threads) for everyone else.
-        self._threads = ThreadPoolExecutor(max_workers=HUB_THREADS, thread_name_prefix="hf-replicate")
+        # Daemon threads: a stuck one must not keep the process alive after SIGTERM.
+        self.threads = DaemonThreads(HUB_THREADS, "hf-replicate")
 
     def available(self, model: ModelId) -> bool:
         if model is ModelId.FLUX_DEV:
@@ -192,7 +195,7 @@ class HFReplicateProvider:
         if not self._hf_token.startswith("hf_"):
             # huggingface_hub would treat it as a Replicate key and call api.replicate.com directly.
             raise self._error(ErrorKind.AUTH, DEV_REPO, started, detail="HF token does not start with hf_")
-        configure_hub(self._hub_endpoint, self._router_url)
+        configure_hub(self._hub_endpoint, self._router_url, max_bytes=self._max_bytes, timeout=self._timeout)
         attempt = FLUX_DEV
         try:
             async with asyncio.timeout(self._timeout):
@@ -217,40 +220,44 @@ class HFReplicateProvider:
         remaining = max(0.5, self._timeout - (time.monotonic() - started))
         try:
             # The sync client blocks (mapping lookup, POST, output download): keep it off the event loop.
-            return await asyncio.get_running_loop().run_in_executor(
-                self._threads, self._hub_text_to_image, model.repo, prompt, params, remaining
-            )
+            return await self.threads.run(self._hub_text_to_image, model.repo, prompt, params, remaining)
         except Exception as exc:
             raise self._hub_error(exc, model.repo, started) from None
 
     def _hub_text_to_image(self, repo: str, prompt: str, params: dict[str, Any], timeout: float) -> bytes:
-        """Runs in a worker thread; returns PNG bytes.
+        """Runs in a worker thread; returns the output file's bytes as downloaded.
 
-        `InferenceClient.text_to_image` step by step (huggingface_hub 2.4), so that a failed prediction's
-        `error` is read before huggingface_hub replaces it with "timed out": a refusal must not look
-        like an outage.
+        `InferenceClient.text_to_image` step by step (huggingface_hub 2.4): a failed prediction's
+        `error` is read before huggingface_hub replaces it with "timed out" (a refusal must not look
+        like an outage), and the last step (`Image.open`) is left out: the image is decoded once, by
+        `decode_image`, within the caps. Every request of the call (mapping look-up, prediction,
+        download) shares `timeout` (hub_http.call_deadline).
         """
         client = InferenceClient(provider="replicate", api_key=self._hf_token, timeout=timeout)
-        helper = get_provider_helper("replicate", task="text-to-image", model=repo)
-        request = helper.prepare_request(
-            inputs=prompt, parameters=params, headers=client.headers, model=repo, api_key=self._hf_token
-        )
-        answer = client._inner_post(request)
-        refusal = prediction_refusal(answer)
-        if refusal is not None:
-            raise _Refused(refusal)
-        image = Image.open(io.BytesIO(helper.get_response(answer, request)))
-        buf = io.BytesIO()
-        try:
-            image.save(buf, format="PNG")  # Image.open is lazy: a truncated download fails here
-        except (OSError, ValueError) as exc:
-            raise _UndecodableOutput(type(exc).__name__) from exc
-        return buf.getvalue()
+        with hub_http.call_deadline(timeout):
+            helper = get_provider_helper("replicate", task="text-to-image", model=repo)
+            request = helper.prepare_request(
+                inputs=prompt,
+                parameters=params,
+                headers=client.headers,
+                model=repo,
+                api_key=client.token,
+            )
+            answer = client._inner_post(request)
+            refusal = prediction_refusal(answer)
+            if refusal is not None:
+                raise _Refused(refusal)
+            data = helper.get_response(answer, request)
+        if not isinstance(data, bytes):
+            raise ValueError(f"unexpected output type {type(data).__name__}")
+        return data
 
     def _hub_error(self, exc: Exception, repo: str, started: float) -> ProviderError:
         """One ErrorKind for whatever huggingface_hub (and its httpx2 client, and Pillow) raised."""
         if isinstance(exc, _Refused):
             return self._error(ErrorKind.REFUSED, repo, started, detail=self._excerpt(str(exc)))
+        if isinstance(exc, TooLarge):
+            return self._error(ErrorKind.TOO_LARGE, repo, started, detail=str(exc))
         if isinstance(exc, HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else None
             body = _response_text(exc.response) or exc.server_message or str(exc)
@@ -262,11 +269,8 @@ class HFReplicateProvider:
             # huggingface_hub raises a builtin TimeoutError when the prediction has no output
             # (Replicate answered "starting"/"processing" after its 60 s wait, or "failed").
             return self._error(ErrorKind.TIMEOUT, repo, started, detail="prediction returned no output")
-        if isinstance(
-            exc, (UnidentifiedImageError, Image.DecompressionBombError, json.JSONDecodeError, _UndecodableOutput)
-        ):
-            # The download is not status-checked by huggingface_hub: an error page lands here too.
-            return self._error(ErrorKind.BAD_OUTPUT, repo, started, detail=f"undecodable output: {type(exc).__name__}")
+        if isinstance(exc, json.JSONDecodeError):
+            return self._error(ErrorKind.BAD_OUTPUT, repo, started, detail=f"undecodable answer: {type(exc).__name__}")
         if isinstance(exc, (httpx2.HTTPError, OSError)):
             # httpx2.ConnectError & co. (not wrapped by huggingface_hub), and OfflineModeIsEnabled
             # (HF_HUB_OFFLINE=1 blocks even 127.0.0.1).
@@ -298,8 +302,11 @@ class HFReplicateProvider:
         http = self._client()
         try:
             async with asyncio.timeout(self._timeout):
-                response = await http.post(
+                response = await fetch_capped(
+                    http,
+                    "POST",
                     f"{base}/v1/models/{PRO_MODEL}/predictions",
+                    self._max_bytes,
                     json={"input": pro_input(prompt, options, self._safety)},
                     headers={**auth, "Prefer": "wait"},
                 )
@@ -308,7 +315,9 @@ class HFReplicateProvider:
                 output_url = self._output_url(prediction, started)
                 # Output files (replicate.delivery) are public: the key goes only to the API's own host.
                 same_host = urlsplit(output_url).netloc == urlsplit(base).netloc
-                file = await http.get(output_url, headers=auth if same_host else None)
+                file = await fetch_capped(http, "GET", output_url, self._max_bytes, headers=auth if same_host else None)
+        except TooLarge as exc:
+            raise self._error(ErrorKind.TOO_LARGE, PRO_MODEL, started, detail=str(exc)) from None
         except TimeoutError:
             raise self._error(
                 ErrorKind.TIMEOUT, PRO_MODEL, started, detail=f"no image within {self._timeout:g}s"
@@ -373,7 +382,8 @@ class HFReplicateProvider:
                 # The token goes only to the API it belongs to.
                 raise self._error(ErrorKind.BAD_OUTPUT, PRO_MODEL, started, detail="poll URL on an unexpected host")
             await asyncio.sleep(self.poll_interval)
-            prediction = self._prediction(await self._client().get(poll_url, headers=auth), started)
+            polled = await fetch_capped(self._client(), "GET", poll_url, self._max_bytes, headers=auth)
+            prediction = self._prediction(polled, started)
         status = prediction.get("status")
         refusal = prediction_refusal(prediction)
         if refusal is not None:
@@ -402,7 +412,7 @@ class HFReplicateProvider:
     # -- shared ----------------------------------------------------------------------------
     def _decode(self, data: bytes, model: str, started: float) -> ProviderImage:
         try:
-            return decode_image(data, self.name, model)
+            return decode_image(data, self.name, model, max_bytes=self._max_bytes)
         except ProviderError as err:
             err.latency_ms = _ms_since(started)
             log.warning("hf-replicate failed: %s", err)
@@ -430,7 +440,6 @@ class HFReplicateProvider:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:

@@ -20,11 +20,13 @@ import logging
 import random
 import re
 import time
+from dataclasses import replace
 from urllib.parse import quote
 
 import httpx
 
 from .base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage, decode_image, excerpt, redact
+from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,10 @@ REFUSAL_WORDS = re.compile(r"nsfw content detected|content is prohibited", re.IG
 # same picture.
 _SEED_MAX = 2**31 - 1
 
+# Both APIs take the prompt in the URL path: a 4000-character Cyrillic prompt would be a 24 KB URL,
+# which servers and proxies refuse. What is sent is cut to this many characters once escaped.
+URL_PROMPT_MAX = 1800
+
 
 class PollinationsProvider:
     """Always available: it needs no key, which is why it ends every fallback chain."""
@@ -46,10 +52,13 @@ class PollinationsProvider:
     name = "pollinations"
     models = frozenset({ModelId.POLLINATIONS})
 
-    def __init__(self, api_key: str | None, base_url: str | None, timeout: float) -> None:
+    def __init__(
+        self, api_key: str | None, base_url: str | None, timeout: float, *, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self._key = api_key or None
         self._base_url = (base_url or "").rstrip("/") or None
         self._timeout = timeout
+        self._max_bytes = max_bytes
         self._http: httpx.AsyncClient | None = None
 
     @property
@@ -65,11 +74,16 @@ class PollinationsProvider:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST, self.name, str(model), detail="model not served here", latency_ms=0
             )
-        url, params, headers = self._request(prompt, options)
+        quoted, shortened = quote_capped(prompt, URL_PROMPT_MAX)
+        url, params, headers = self._request(quoted, options)
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._client().get(url, params=params, headers=headers)
+                response = await fetch_capped(
+                    self._client(), "GET", url, self._max_bytes, params=params, headers=headers
+                )
                 body = response.content
+        except TooLarge as exc:
+            raise self._error(ErrorKind.TOO_LARGE, started, detail=str(exc)) from None
         except TimeoutError:
             raise self._error(ErrorKind.TIMEOUT, started, detail=f"no answer within {self._timeout:g}s") from None
         except httpx.TimeoutException as exc:
@@ -88,19 +102,18 @@ class PollinationsProvider:
                 detail=self._excerpt(body),
             )
         try:
-            image = await asyncio.to_thread(decode_image, body, self.name, MODEL)
+            image = await asyncio.to_thread(decode_image, body, self.name, MODEL, max_bytes=self._max_bytes)
         except ProviderError as exc:
             exc.status = response.status_code
             exc.latency_ms = _ms_since(started)
             raise
         log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", _ms_since(started))
-        return image
+        return replace(image, prompt_shortened=shortened) if shortened else image
 
-    def _request(self, prompt: str, options: ImageOptions) -> tuple[str, dict[str, str | int], dict[str, str]]:
+    def _request(self, quoted: str, options: ImageOptions) -> tuple[str, dict[str, str | int], dict[str, str]]:
+        """URL, query and headers; `quoted` is the prompt already escaped for the path."""
         width, height = options.size(default=1024, multiple=16)
         seed = options.seed if options.seed is not None else random.randint(0, _SEED_MAX)
-        # safe="" also escapes "/" and "?", which would otherwise split the path.
-        quoted = quote(prompt, safe="")
         if self._key is None:
             base = self._base_url or LEGACY_BASE_URL
             params: dict[str, str | int] = {
@@ -142,6 +155,25 @@ class PollinationsProvider:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def quote_capped(prompt: str, limit: int) -> tuple[str, bool]:
+    """The prompt escaped for a URL path, cut (at a word if one ends near) to `limit` escaped
+    characters; True when it was cut. safe="" also escapes "/" and "?", which would split the path."""
+    quoted = quote(prompt, safe="")
+    if len(quoted) <= limit:
+        return quoted, False
+    size, end = 0, 0
+    for index, char in enumerate(prompt):
+        size += len(quote(char, safe=""))
+        if size > limit:
+            break
+        end = index + 1
+    cut = prompt[:end]
+    space = cut.rfind(" ")
+    if space > end * 0.8:
+        cut = cut[:space]
+    return quote(cut.rstrip(), safe=""), True
 
 
 def _kind_for_status(status: int) -> ErrorKind:

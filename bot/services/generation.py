@@ -68,6 +68,7 @@ class GeneratedImage:
     step: ModelId  # which product model of the chain made it
     provider: str
     model: str  # the concrete upstream model (e.g. black-forest-labs/FLUX.1-schnell)
+    prompt_shortened: bool = False  # the provider got a cut prompt: the caption says so
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +314,7 @@ def _nth_options(options: ImageOptions, index: int) -> ImageOptions:
 
 
 def _as_generated(image: ProviderImage, step: ModelId) -> GeneratedImage:
-    return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model)
+    return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model, image.prompt_shortened)
 
 
 def _key(provider: ImageProvider, step: ModelId) -> str:

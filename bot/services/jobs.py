@@ -274,14 +274,21 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(self, generation_id: int, owner: str, message_id: int) -> None:
-        """Recorded the moment Telegram accepted the image: from here on it is never refunded or re-run."""
+    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> None:
+        """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
+
+        `delivered` images went out: the units of the others are released in this same write, so the
+        row charges exactly what reached the user even if the final write (or the process) fails next.
+        """
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(Generation)
-                .where(Generation.id == generation_id, Generation.lease_owner == owner)
-                .values(sent_message_id=message_id)
-            )
+            row = await session.get(Generation, generation_id, with_for_update=True)
+            if row is None or row.lease_owner != owner or row.sent_message_id is not None:
+                return
+            row.sent_message_id = message_id
+            unused = row.units - delivered if delivered is not None else 0
+            if unused > 0 and row.user_id is not None and row.quota_day is not None:
+                await self._quota.release(row.user_id, row.quota_day, unused, session=session)
+                row.units -= unused
 
     async def finish(
         self,
@@ -334,7 +341,9 @@ class GenerationJobs:
             lapsed = (Generation.status == GenerationStatus.RUNNING) & (Generation.lease_until < now)
             lost = Generation.status == GenerationStatus.QUEUED
             if take_over:
-                candidates = Generation.status.in_([GenerationStatus.QUEUED, GenerationStatus.RUNNING])
+                candidates: ColumnElement[bool] = Generation.status.in_(
+                    [GenerationStatus.QUEUED, GenerationStatus.RUNNING]
+                )
             elif stale_after is not None:
                 stale = Generation.enqueued_at.is_(None) | (Generation.enqueued_at < now - stale_after)
                 candidates = lapsed | (lost & stale)

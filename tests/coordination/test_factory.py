@@ -9,8 +9,10 @@ import pytest
 from bot.clock import ManualClock
 from bot.coordination.concurrency import MemoryConcurrency
 from bot.coordination.factory import CoordinationUnavailable, build_coordination
+from bot.coordination.flood import MemoryFloodGate, Verdict
 from bot.coordination.ratelimit import MemorySendLimiter
 from bot.coordination.redis_concurrency import RedisConcurrency
+from bot.coordination.redis_flood import RedisFloodGate
 from bot.coordination.redis_ratelimit import RedisSendLimiter
 from bot.providers.base import ErrorKind
 from tests.conftest import make_settings
@@ -22,6 +24,7 @@ async def test_without_redis_url_everything_is_in_memory(db_url: str, clock: Man
     assert coordination.redis is None
     assert isinstance(coordination.limiter, MemoryConcurrency)
     assert isinstance(coordination.telegram_limiter, MemorySendLimiter)
+    assert isinstance(coordination.flood, MemoryFloodGate)
     await coordination.health.failed("k", ErrorKind.RATE_LIMITED)
     assert await coordination.health.cooling_down("k")
     await coordination.aclose()
@@ -38,6 +41,9 @@ async def test_with_redis_url_two_builds_share_state(
         assert one.redis is not None
         assert isinstance(one.limiter, RedisConcurrency)
         assert isinstance(one.telegram_limiter, RedisSendLimiter)
+        assert isinstance(one.flood, RedisFloodGate) and isinstance(two.flood, RedisFloodGate)
+        verdicts = [await (one if i % 2 else two).flood.admit(5) for i in range(25)]  # type: ignore[union-attr]
+        assert verdicts.count(Verdict.NOTIFY) == 1  # the default burst (20) is spent across both
         await one.health.failed("gemini/gemini-flash", ErrorKind.AUTH)
         assert await two.health.cooling_down("gemini/gemini-flash")
     finally:

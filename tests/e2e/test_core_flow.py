@@ -339,7 +339,7 @@ async def test_profile_shows_level_usage_reset_and_model(tmp_path: Path, clock: 
 async def test_telegram_refusing_the_photo_does_not_charge(tmp_path: Path, clock: ManualClock) -> None:
     async with Harness(tmp_path, clock) as h:
         h.tg.fail("sendPhoto", status=400, description="Bad Request: PHOTO_INVALID_DIMENSIONS")
-        h.tg.fail("sendDocument", status=500)
+        h.tg.fail("sendDocument", status=400, description="Bad Request: wrong file")  # a 5xx would be retried
         await h.say(ANN, "a cat")
         assert h.photos(ANN) == []
         assert "Telegram would not take it" in h.texts(ANN)[-1] and "not charged" in h.texts(ANN)[-1]

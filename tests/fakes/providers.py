@@ -16,7 +16,10 @@ Usage::
 
 Modes shared by all fakes: "ok", "status" (answer `status` with `body`), "delay" (sleep `seconds`,
 then answer ok: use it to trip client timeouts), "garbage" (200 with bytes that are not an image),
-"empty" (200 with nothing usable). Fakes add their own (see each class).
+"empty" (200 with nothing usable). Where the image bytes are served (Pollinations' answer, Replicate's
+output file, Gemini's inline data): "huge" (200 streaming `size` bytes, no Content-Length), "bomb"
+(a small PNG of `size`×`size` pixels), "stall" (never answer, until the fake stops). Fakes add their
+own (see each class).
 
 They run in the test's event loop: a client that blocks the loop (a sync HTTP client called from a
 coroutine) deadlocks against them, which is exactly the bug they are meant to expose.
@@ -27,9 +30,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import io
 import itertools
 import json
+import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -48,6 +54,21 @@ def make_image(color: RGB, size: tuple[int, int] = (64, 48), fmt: str = "PNG") -
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format=fmt)
     return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=4)
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid all-black greyscale PNG of width×height that is tiny on the wire (a 12000×12000 one is
+    about 140 KB) but would take width×height bytes and more once decoded. Built row by row."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + one byte per pixel
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def image_color(data: bytes) -> RGB:
@@ -88,6 +109,7 @@ class Behaviour:
     seconds: float = 3.0
     polls: int = 2
     headers: dict[str, str] = field(default_factory=dict)
+    size: int = 12000
 
 
 class FakeServer:
@@ -95,7 +117,7 @@ class FakeServer:
 
     default_color: ClassVar[RGB] = (128, 128, 128)
     image_format: ClassVar[str] = "PNG"
-    modes: ClassVar[frozenset[str]] = frozenset({"ok", "status", "delay", "garbage", "empty"})
+    modes: ClassVar[frozenset[str]] = frozenset({"ok", "status", "delay", "garbage", "empty", "huge", "bomb", "stall"})
 
     def __init__(self, *, color: RGB | None = None, tokens: set[str] | list[str] | None = None) -> None:
         self.color: RGB = color or self.default_color
@@ -150,11 +172,12 @@ class FakeServer:
         seconds: float = 3.0,
         polls: int = 2,
         headers: dict[str, str] | None = None,
+        size: int = 12000,
     ) -> None:
         """Set how the fake answers requests for `key` (a model or route; None = every key)."""
         if mode not in self.modes:
             raise ValueError(f"{type(self).__name__} has no mode {mode!r}; choose from {sorted(self.modes)}")
-        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}))
+        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}), size)
 
     def behaviour(self, key: str | None) -> Behaviour:
         return self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
@@ -221,6 +244,27 @@ class FakeServer:
         if isinstance(body, str):
             return web.Response(text=body, status=b.status, headers=b.headers)
         return web.json_response(body, status=b.status, headers=b.headers)
+
+    async def _oversized(self, request: web.Request, b: Behaviour) -> web.StreamResponse | None:
+        """The image-bytes modes ("huge", "bomb", "stall"); None for any other mode."""
+        if b.mode == "stall":
+            await self._sleep(3600)
+            return web.Response(status=503)
+        if b.mode == "bomb":
+            return web.Response(body=bomb_png(b.size, b.size), content_type="image/png")
+        if b.mode != "huge":
+            return None
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        block = b"\x00" * (1024 * 1024)
+        left = b.size
+        with contextlib.suppress(ConnectionError, RuntimeError):  # the client hung up: what a cap does
+            while left > 0:
+                await response.write(block[: min(left, len(block))])
+                left -= len(block)
+            await response.write_eof()
+        return response
 
     async def _prelude(self, b: Behaviour) -> web.Response | None:
         """Apply the shared modes; a response means "answer this", None means "carry on as ok"."""
@@ -312,9 +356,11 @@ class FakeGemini(FakeServer):
                     "responseId": "fake-response",
                 }
             )
+        if b.mode in ("huge", "stall"):
+            return await self._oversized(request, b)
         parts: list[dict[str, Any]] = [{"text": "Here is the picture you asked for."}]
         if b.mode != "no_image":
-            data = GARBAGE if b.mode == "garbage" else self.image()
+            data = GARBAGE if b.mode == "garbage" else bomb_png(b.size, b.size) if b.mode == "bomb" else self.image()
             parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}})
         return web.json_response(
             {
@@ -355,6 +401,8 @@ class FakeHub(FakeServer):
         b = self.behaviour(repo)
         if (early := await self._prelude(b)) is not None:
             return early
+        if (odd := await self._oversized(request, b)) is not None:
+            return odd
         if repo not in self.mapping:
             return web.json_response(
                 {"error": "Repository not found"}, status=404, headers={"X-Error-Code": "RepoNotFound"}
@@ -418,6 +466,7 @@ class FakeReplicate(FakeServer):
         self._ids = itertools.count(1)
         self._predictions: dict[str, dict[str, Any]] = {}
         self._files: dict[str, bytes] = {}
+        self._file_behaviours: dict[str, Behaviour] = {}  # "huge", "bomb", "stall" output files
         self._pending_polls: dict[str, int] = {}
 
     def color_for(self, model: str) -> RGB:
@@ -460,6 +509,8 @@ class FakeReplicate(FakeServer):
         elif b.mode == "empty":
             file_bytes = b""
         self._files[pid] = file_bytes
+        if b.mode in ("huge", "bomb", "stall"):
+            self._file_behaviours[pid] = b
         file_url = f"{self.url}/files/{pid}.png"
         output: Any = file_url if model in STRING_OUTPUT_MODELS else [file_url]
         prediction: dict[str, Any] = {
@@ -514,6 +565,8 @@ class FakeReplicate(FakeServer):
         pid = request.match_info["file"].removesuffix(".png")
         if pid not in self._files:
             return web.Response(status=404, text="no such file")
+        if pid in self._file_behaviours and (odd := await self._oversized(request, self._file_behaviours[pid])):
+            return odd
         return web.Response(body=self._files[pid], content_type="image/png")
 
 
@@ -545,7 +598,7 @@ class FakePollinations(FakeServer):
         return out
 
     async def _legacy(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve("prompt", request)
+        return await self._serve(request, "prompt")
 
     async def _keyed(self, request: web.Request) -> web.StreamResponse:
         token = self._bearer(request)
@@ -554,9 +607,9 @@ class FakePollinations(FakeServer):
                 {"success": False, "error": {"code": "UNAUTHORIZED", "message": "Authentication required"}},
                 status=401,
             )
-        return await self._serve("image", request)
+        return await self._serve(request, "image")
 
-    async def _serve(self, route: str, request: web.Request) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, route: str) -> web.StreamResponse:
         b = self.behaviour(route)
         if (early := await self._prelude(b)) is not None:
             return early
@@ -571,4 +624,6 @@ class FakePollinations(FakeServer):
             return web.Response(body=GARBAGE, content_type="image/jpeg")
         if b.mode == "empty":
             return web.Response(body=b"", content_type="image/jpeg")
+        if (odd := await self._oversized(request, b)) is not None:
+            return odd
         return web.Response(body=self.image(), content_type="image/jpeg")

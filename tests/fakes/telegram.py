@@ -48,6 +48,7 @@ CALLBACK_ANSWER_LIMIT = 200
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
 LONG_POLL_MAX = 50.0
+DROP = 0  # fail(status=DROP): hang up without an answer
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
 WEBHOOK_MAX_CONNECTIONS = 40  # Telegram's default for setWebhook's max_connections
@@ -828,10 +829,13 @@ class FakeTelegram:
         narrow the match. The answer is ``{"ok": false, "error_code": status, "description": ...}`` plus
         ``"parameters": {"retry_after": n}`` when there is a retry_after; a 429 always carries one
         (default 1 s) because that is what Telegram sends and what makes aiogram raise
-        TelegramRetryAfter. Rules are tried in the order they were added.
+        TelegramRetryAfter. ``status=0`` drops the connection instead of answering (the client sees a
+        network error). Rules are tried in the order they were added.
         """
         if status == 429 and retry_after is None:
             retry_after = 1
+        if description is None and status == DROP:
+            description = "connection dropped"
         if description is None:
             if status == 429:
                 description = f"Too Many Requests: retry after {retry_after}"
@@ -1515,6 +1519,12 @@ class FakeTelegram:
                     rule.hits += 1
                     if rule.times is not None:
                         rule.times -= 1
+                    if rule.status == DROP:
+                        call.status, call.error = DROP, "connection dropped"
+                        self._notify()
+                        if request.transport is not None:
+                            request.transport.close()
+                        return web.Response(status=500)  # never reaches the client
                     raise ApiError(rule.status, rule.description, rule.retry_after)
             lowered = method.lower()
             if lowered == "getupdates":

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
-from bot.providers.pollinations import PollinationsProvider
+from bot.providers.pollinations import URL_PROMPT_MAX, PollinationsProvider
 from tests.fakes.providers import FakePollinations
 
 KEY = "pk_SECRET_pollinations_key_123"
@@ -216,3 +217,22 @@ async def test_prohibited_content_is_a_refusal_but_other_500s_are_outages(fake: 
     assert (await failure(PollinationsProvider(None, fake.url, 5))).kind is ErrorKind.REFUSED
     fake.behave("status", status=500, body={"error": "Internal Server Error", "message": "Server responded with 502"})
     assert (await failure(PollinationsProvider(None, fake.url, 5))).kind is ErrorKind.UNAVAILABLE
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["keyless", "keyed"])
+async def test_a_4000_character_cyrillic_prompt_is_cut_to_fit_the_url(fake: FakePollinations, key: str | None) -> None:
+    prompt = ("Старый маяк на скалистом берегу в шторм, " * 100)[:4000]
+    assert len(quote(prompt, safe="")) > 20000  # what was sent before: a 24 KB URL
+    image = await generate(PollinationsProvider(key, fake.url, 5), prompt)
+    [req] = fake.requests
+    path = req.raw_path.split("?", 1)[0]
+    assert len(path) <= len("/prompt/") + URL_PROMPT_MAX
+    assert image.prompt_shortened and fake.made(image.data)
+    [sent] = fake.prompts
+    assert prompt.startswith(sent) and len(sent) > 200 and not sent.endswith(" ")
+
+
+async def test_a_prompt_that_fits_is_sent_whole_and_not_marked(fake: FakePollinations) -> None:
+    prompt = "кот " * 60
+    image = await generate(PollinationsProvider(None, fake.url, 5), prompt)
+    assert fake.prompts == [prompt] and not image.prompt_shortened

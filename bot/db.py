@@ -39,6 +39,7 @@ class SessionFactory:
         self._read = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self._write = async_sessionmaker(engine, expire_on_commit=False)
         self.gate = gate
+        self.engine = engine
 
     def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self._open(self._read)

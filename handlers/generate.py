@@ -81,10 +81,23 @@ async def on_pick(
 
 
 async def on_prompt(
-    message: Message, user: UserView, jobs: GenerationJobs, queue: JobQueue, clock: Clock, state: FSMContext
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    state: FSMContext,
 ) -> None:
     """Validate, reserve and queue; the worker does the rest. Answers within milliseconds."""
     await state.clear()
+    # The middleware's view may come from the cache; what is charged and which model runs must not.
+    # This read waits for the bulk gate, so a crowd of prompts costs commands nothing before it.
+    fresh = await users.get(user.id)
+    if fresh is None or fresh.is_banned:
+        users.forget(user.id)  # banned on another instance a moment ago: the next update says so
+        return
+    user = fresh
     model = user.chosen_model
     submitted = await jobs.submit(
         user_id=user.id,

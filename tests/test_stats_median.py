@@ -58,7 +58,7 @@ async def _seed(sessions: SessionFactory, clock: ManualClock, latencies: list[in
 @contextmanager
 def statements(sessions: SessionFactory) -> Iterator[list[str]]:
     seen: list[str] = []
-    engine = sessions().bind.sync_engine  # type: ignore[union-attr]
+    engine = sessions.engine.sync_engine
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)

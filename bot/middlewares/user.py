@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update
+from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 
 from bot.services.users import Profile, UserService
@@ -35,13 +35,7 @@ class UserMiddleware(BaseMiddleware):
                 last_name=tg_user.last_name,
                 language_code=tg_user.language_code,
             ),
-            cached=not _may_start_work(event),  # what a prompt charges, which model: read fresh
+            cached=True,  # a prompt reads its row again inside the bulk gate (handlers/generate.py)
         )
         return await handler(event, data)
 
-
-def _may_start_work(event: TelegramObject) -> bool:
-    """A message that is not a command may be a prompt; commands and buttons may use a cached view."""
-    if not isinstance(event, Update) or event.message is None:
-        return False
-    return not (event.message.text or "").startswith("/")

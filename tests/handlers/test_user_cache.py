@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 
 from bot.clock import ManualClock
 from bot.levels import Level
 from bot.providers.base import ModelId
-from models import User
+from models import Generation, User
 from tests.fakes.telegram import FakeUser
 
 ANN = FakeUser(id=811, first_name="Ann", username="ann")
@@ -114,3 +114,17 @@ async def test_admins_are_always_read_fresh(make_bot: BotFactory) -> None:
     with statements(b) as seen:
         await b.feed(b.tg.message(ROOT, "/help"))
     assert any("users" in sql for sql in seen)
+
+
+async def test_a_prompt_from_someone_banned_elsewhere_moments_ago_is_not_taken(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/help"))  # cached: not banned
+    await _behind_our_back(b, is_banned=True)
+    with statements(b) as seen:
+        await b.feed(b.tg.message(ANN, "a lighthouse"))
+    assert any("FROM users" in sql for sql in seen)  # the prompt read the row again
+    assert b.tg.sent_photos(ANN.id) == [] and not b.stubs["gemini"].calls
+    async with b.services.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Generation))).scalar_one() == 0
+    await b.feed(b.tg.message(ANN, "/help"))  # not cached any more: the ban notice
+    assert b.tg.sent_texts(ANN.id)[-1] == "You can no longer use this bot."

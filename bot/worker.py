@@ -134,19 +134,23 @@ class Worker:
         if job.attempt > 1:
             self._metrics.redelivered()
         with self._metrics.in_flight():
-            settled, outcome = await self._work(job)
+            settled, outcome, sent = await self._work(job)
         if isinstance(outcome, GenerationResult):
             fallback = outcome.first.step.value if outcome.fallback_used else None
             provider: str | None = outcome.first.provider
         else:
             fallback, provider = None, None
-        status = settled.status.value if settled is not None else "lease_lost"
+        # Sent and recorded, then the lease lapsed before the last write: still this worker's delivery
+        # (whoever claims the job next closes it as delivered without counting it again).
+        status = settled.status.value if settled is not None else "delivered" if sent else "lease_lost"
         self._metrics.job_finished(job.model.value, provider, status, outcome.latency_ms / 1000, fallback)
         if settled is not None:
             await self._queue.enqueue_many(settled.promoted)
 
-    async def _work(self, job: JobView) -> tuple[Settled | None, GenerationResult | GenerationFailed]:
+    async def _work(self, job: JobView) -> tuple[Settled | None, GenerationResult | GenerationFailed, bool]:
+        """Run the chain and settle; also whether this worker recorded the job as sent."""
         renewer = asyncio.create_task(self._keep_lease(job.id), name=f"lease-{job.id}")
+        sent = False
         try:
             async with self._delivery.progress(job):
                 outcome = await self._generation.generate(job.request)
@@ -165,7 +169,7 @@ class Worker:
                 # Once sending starts, see it through: a stop now must not lose or repeat the image.
                 delivering = asyncio.ensure_future(self._deliver(job, outcome))
                 try:
-                    settled = await asyncio.shield(delivering)
+                    settled, sent = await asyncio.shield(delivering)
                 except asyncio.CancelledError:
                     await delivering
                     raise
@@ -174,7 +178,7 @@ class Worker:
             raise
         finally:
             renewer.cancel()
-        return settled, outcome
+        return settled, outcome, sent
 
     async def _alert(self, job: JobView) -> None:
         """The job is settled already: a failing alert is logged, never a reason to run the job again."""
@@ -201,32 +205,34 @@ class Worker:
         except Exception as exc:  # the sweep still finds it
             log.warning("generation %s: put back, but not re-enqueued (%s)", generation_id, type(exc).__name__)
 
-    async def _deliver(self, job: JobView, result: GenerationResult) -> Settled | None:
+    async def _deliver(self, job: JobView, result: GenerationResult) -> tuple[Settled | None, bool]:
+        """Send and settle; the flag says the sent message id was recorded by this worker."""
         made = len(result.images)
         left, limit = await self._left_after(job, made)
         # The lease may have lapsed while the provider worked (a stalled process or database): then
         # another worker has the job and will send it. Renewing here also keeps it ours while sending.
         if not await self._jobs.renew(job.id, self.owner, self._lease):
             log.warning("generation %s: lease lost before sending; left to its new holder", job.id)
-            return None
+            return None, False
         if job.chat_id is None:
             log.warning("generation %s: image not delivered (no chat); unit released", job.id)
-            return await self._jobs.finish(
+            settled = await self._jobs.finish(
                 job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="LookupError"
             )
+            return settled, False
         sent = await self._delivery.send_images(job, result, left, limit)
         if sent.first is None:
-            return await self._undelivered(job, result, sent)
+            return await self._undelivered(job, result, sent), False
         delivered = len(sent.message_ids)
         # Units of images that did not go are released here, with the proof of the ones that did.
-        await self._jobs.mark_sent(job.id, self.owner, sent.first, delivered=delivered)
+        marked = await self._jobs.mark_sent(job.id, self.owner, sent.first, delivered=delivered)
         settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=delivered)
         await self._delivery.clear_status(job.chat_id, job.status_message_id)
         if sent.failure is not None and not sent.blocked:
             log.warning("generation %s: %d of %d image(s) not delivered (%s)", job.id, made - delivered, made,
                         type(sent.failure).__name__)  # fmt: skip
             await self._delivery.partly_delivered(job, made - delivered)
-        return settled
+        return settled, marked
 
     async def _undelivered(self, job: JobView, result: GenerationResult, sent: Sent) -> Settled | None:
         """Nothing reached the chat: every unit comes back, and the user hears it was Telegram."""

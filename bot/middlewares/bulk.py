@@ -2,11 +2,14 @@
 takes only a few database connections and a command sent meanwhile is answered at once.
 
 A prompt may then wait its turn for a moment; it is acknowledged first with a chat action, which
-Telegram shows at once ("sending a photo…") and which no send limit delays.
+Telegram shows at once ("sending a photo…") and which no send limit delays. At most `ACKS_AT_ONCE`
+acknowledgements are in flight: 500 of them at once would hold every connection of the bot's HTTP
+session and leave a command's reply queued behind them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,10 +23,13 @@ from bot.bulk import bulk_work
 
 log = logging.getLogger(__name__)
 
+ACKS_AT_ONCE = 32
+
 
 class BulkUpdates(BaseMiddleware):
     def __init__(self, menu_texts: frozenset[str] = frozenset()) -> None:
         self._menu_texts = menu_texts
+        self._acks = asyncio.Semaphore(ACKS_AT_ONCE)
 
     async def __call__(
         self,
@@ -34,7 +40,8 @@ class BulkUpdates(BaseMiddleware):
         prompt = self.prompt_of(event)
         if prompt is None:
             return await handler(event, data)
-        await _acknowledge(data["bot"], prompt)
+        async with self._acks:
+            await _acknowledge(data["bot"], prompt)
         with bulk_work():
             return await handler(event, data)
 

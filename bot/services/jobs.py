@@ -274,21 +274,25 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> None:
+    async def mark_sent(
+        self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None
+    ) -> bool:
         """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
 
         `delivered` images went out: the units of the others are released in this same write, so the
         row charges exactly what reached the user even if the final write (or the process) fails next.
+        False when another worker holds the job or it was recorded already.
         """
         async with self._sessions.begin() as session:
             row = await session.get(Generation, generation_id, with_for_update=True)
             if row is None or row.lease_owner != owner or row.sent_message_id is not None:
-                return
+                return False
             row.sent_message_id = message_id
             unused = row.units - delivered if delivered is not None else 0
             if unused > 0 and row.user_id is not None and row.quota_day is not None:
                 await self._quota.release(row.user_id, row.quota_day, unused, session=session)
                 row.units -= unused
+            return True
 
     async def finish(
         self,

@@ -9,12 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import attach_worker
 from bot.i18n import create_i18n
 from bot.levels import Level
 from bot.providers.base import ModelId
+from bot.web.metrics import Metrics
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser
 
@@ -122,3 +123,34 @@ async def test_a_stopping_worker_takes_no_new_job(make_bot: BotFactory) -> None:
     await b.services.queue.drained()
     assert b.stubs["gemini"].calls == []
     assert await _statuses(b) == [GenerationStatus.QUEUED]  # left for another worker
+
+
+async def test_a_job_sent_then_taken_over_before_its_last_write_counts_as_delivered_once(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease lapsed between mark_sent and finish (a loaded machine) and another worker claimed the
+    job: that worker closes it as delivered without counting it; this one counts its delivery."""
+    b = await make_bot()
+    metrics = Metrics()
+    worker = attach_worker(b.services, b.bot, create_i18n(), metrics=metrics)
+    jobs = b.services.jobs
+    real_finish = jobs.finish
+
+    async def taken_over_first(generation_id: int, owner: str, *args: Any, **kwargs: Any) -> Any:
+        async with b.services.sessions.begin() as session:  # what another worker's claim writes
+            await session.execute(
+                update(Generation).where(Generation.id == generation_id).values(lease_owner="other-worker")
+            )
+        return await real_finish(generation_id, owner, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "finish", taken_over_first)
+    await b.feed(b.tg.message(ANN, "a lighthouse"))
+    assert len(b.tg.sent_photos(ANN.id)) == 1
+    delivered = metrics.registry.get_sample_value(
+        "imagebot_generations_total", {"model": "gemini-flash", "provider": "gemini", "status": "delivered"}
+    )
+    lost = metrics.registry.get_sample_value(
+        "imagebot_generations_total", {"model": "gemini-flash", "provider": "gemini", "status": "lease_lost"}
+    )
+    assert (delivered, lost) == (1.0, None)
+    assert worker.owner != "other-worker"

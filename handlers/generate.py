@@ -88,9 +88,11 @@ async def on_prompt(
     queue: JobQueue,
     clock: Clock,
     state: FSMContext,
+    raw_state: str | None = None,
 ) -> None:
     """Validate, reserve and queue; the worker does the rest. Answers within milliseconds."""
-    await state.clear()
+    if raw_state is not None:  # leave "waiting for a prompt"; with Redis, no two writes for nothing
+        await state.clear()
     # The middleware's view may come from the cache; what is charged and which model runs must not.
     # This read waits for the bulk gate, so a crowd of prompts costs commands nothing before it.
     fresh = await users.get(user.id)

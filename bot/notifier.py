@@ -51,10 +51,10 @@ class SubscriptionNotifier:
             if await self._send(user.id, text):
                 sent += 1
         for user_id, old_level in await self._users.expire_levels():
-            user = await self._users.get(user_id)
-            if user is not None and user.is_banned:
+            ended = await self._users.get(user_id)
+            if ended is not None and ended.is_banned:
                 continue  # a banned user hears nothing more from the bot (the warning skips them too)
-            if await self._send(user_id, self._ended_text(old_level, user.language_code if user else None)):
+            if await self._send(user_id, self._ended_text(old_level, ended.language_code if ended else None)):
                 sent += 1
         return sent
 

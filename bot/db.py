@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.bulk import BulkGate, is_bulk
@@ -25,6 +27,7 @@ from bot.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
+PING_AFTER_IDLE = 5.0  # seconds a pooled PostgreSQL connection may idle before it is pinged on checkout
 
 READ_ONLY = "bot_read_only"  # execution option marking the engine that read sessions use
 
@@ -83,8 +86,12 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine; for a SQLite file, make its directory and set the pragmas on every connection."""
+def create_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE, **kwargs: Any) -> AsyncEngine:
+    """Create the engine; for a SQLite file, make its directory and set the pragmas on every connection.
+
+    Other databases: a connection idle for `ping_after_idle` seconds is pinged before use (see
+    `_ping_when_idle`); `None` turns that off.
+    """
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
@@ -97,7 +104,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 3)
         kwargs.setdefault("max_overflow", 2)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
         # Dozens of jobs per worker process each touch the database briefly (claim, lease renewals,
         # settle): SQLAlchemy's 5 + 10 made lease renewals queue for connections under a burst.
         kwargs.setdefault("pool_size", 10)
@@ -107,7 +113,30 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         _configure_sqlite(engine)
     else:
         _configure_keepalive(engine)
+        if ping_after_idle is not None and not kwargs.get("pool_pre_ping"):
+            _ping_when_idle(engine, ping_after_idle)
     return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip for each of the dozen
+    sessions a prompt opens (about a tenth of its database time on PostgreSQL). A connection that was
+    in use a moment ago is alive; one idle for a while may have died with a database restart, so
+    only that one is pinged, and replaced (the pool tries again) if the ping fails."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever a dead socket raises: a new connection instead
+            raise DisconnectionError(f"idle connection failed its ping ({type(exc).__name__})") from exc
 
 
 def _configure_keepalive(engine: AsyncEngine) -> None:

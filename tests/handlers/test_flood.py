@@ -5,13 +5,11 @@ admins are not limited, and another user is answered as usual."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
-
 from tests.fakes.telegram import FakeUser
+from tests.sql_trace import statements
 
 ANN = FakeUser(id=631, first_name="Ann")
 OLGA = FakeUser(id=632, first_name="Ольга", language_code="ru")
@@ -19,21 +17,6 @@ BOB = FakeUser(id=633, first_name="Bob")
 ROOT = FakeUser(id=900, first_name="Root")
 BotFactory = Callable[..., Any]
 NOTICE = "You are sending too fast"
-
-
-@contextmanager
-def counting_sql(b: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = b.services.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _answers(b: Any, user: FakeUser) -> int:
@@ -63,10 +46,10 @@ async def test_60_commands_and_30_presses_in_a_second_get_the_burst_one_notice_a
 
     # Once over the limit, an update costs no SQL and no Telegram call at all.
     calls = len(b.tg.calls)
-    with counting_sql(b) as statements:
+    with statements(b.services.engine) as seen:
         for _ in range(30):
             await b.feed(b.tg.message(ANN, "/profile"), settle=False)
-    assert statements == [] and len(b.tg.calls) == calls
+    assert seen == [] and len(b.tg.calls) == calls
 
 
 async def test_the_notice_is_in_the_user_s_language(make_bot: BotFactory) -> None:

@@ -3,38 +3,22 @@ database read; what this process changes is seen at once; a prompt always reads 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from bot.clock import ManualClock
 from bot.levels import Level
 from bot.providers.base import ModelId
 from models import Generation, User
 from tests.fakes.telegram import FakeUser
+from tests.sql_trace import statements
 
 ANN = FakeUser(id=811, first_name="Ann", username="ann")
 ROOT = FakeUser(id=812, first_name="Root")
 BotFactory = Callable[..., Any]
-
-
-@contextmanager
-def statements(b: Any) -> Iterator[list[str]]:
-    """Every SQL statement the bot's engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(sql)
-
-    engine = b.services.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def _behind_our_back(b: Any, **values: Any) -> None:
@@ -46,12 +30,12 @@ async def _behind_our_back(b: Any, **values: Any) -> None:
 async def test_a_command_from_someone_just_seen_needs_no_database_read(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/start"))
-    with statements(b) as seen:
+    with statements(b.services.engine) as seen:
         await b.feed(b.tg.message(ANN, "/help"))
     assert seen == []
     assert "How it works" in b.tg.sent_texts(ANN.id)[-1]
     # A new name is a new profile: read (and written) again.
-    with statements(b) as seen:
+    with statements(b.services.engine) as seen:
         await b.feed(b.tg.message(FakeUser(id=ANN.id, first_name="Anna", username="ann"), "/help"))
     assert any("users" in sql for sql in seen)
 
@@ -103,7 +87,7 @@ async def test_no_cached_view_outlives_the_day_or_the_level(make_bot: BotFactory
     clock.set(clock.next_reset() - timedelta(seconds=5))
     await b.feed(b.tg.message(ANN, "/help"))
     clock.advance(timedelta(seconds=10))
-    with statements(b) as seen:
+    with statements(b.services.engine) as seen:
         await b.feed(b.tg.message(ANN, "/help"))
     assert any(sql.lstrip().upper().startswith(("INSERT", "UPDATE")) and "users" in sql for sql in seen)
 
@@ -111,7 +95,7 @@ async def test_no_cached_view_outlives_the_day_or_the_level(make_bot: BotFactory
 async def test_admins_are_always_read_fresh(make_bot: BotFactory) -> None:
     b = await make_bot(ADMIN_IDS=str(ROOT.id))
     await b.feed(b.tg.message(ROOT, "/help"))
-    with statements(b) as seen:
+    with statements(b.services.engine) as seen:
         await b.feed(b.tg.message(ROOT, "/help"))
     assert any("users" in sql for sql in seen)
 
@@ -120,7 +104,7 @@ async def test_a_prompt_from_someone_banned_elsewhere_moments_ago_is_not_taken(m
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/help"))  # cached: not banned
     await _behind_our_back(b, is_banned=True)
-    with statements(b) as seen:
+    with statements(b.services.engine) as seen:
         await b.feed(b.tg.message(ANN, "a lighthouse"))
     assert any("FROM users" in sql for sql in seen)  # the prompt read the row again
     assert b.tg.sent_photos(ANN.id) == [] and not b.stubs["gemini"].calls

@@ -42,7 +42,3 @@ def chain_for(requested: ModelId, level: Level) -> list[ModelId]:
     """The requested model, then the rest in chain order, never above the user's level."""
     order = [requested, *(m for m in CHAIN_ORDER if m != requested)]
     return [m for m in order if level.allows(MODELS[m].min_level)]
-
-
-def lowest_level_for(model: ModelId) -> Level:
-    return MODELS[model].min_level

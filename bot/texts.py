@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from bot.services.payments import Credit
 
 CAPTION_LIMIT = 1024
-MESSAGE_LIMIT = 4096
 
 
 def tg_len(text: str) -> int:

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 
 class GenerateFlow(StatesGroup):
+    """Set by a model pick so /cancel has something to cancel ("Cancelled." rather than "Nothing to
+    cancel."). The prompt handler deliberately does not filter on it: any private text is a prompt for
+    the chosen model, with or without a pick first; it only clears the state when one is set."""
+
     waiting_prompt = State()
 
 

@@ -61,10 +61,6 @@ class StubProvider:
         return None
 
 
-def stub_providers(**kwargs: StubProvider) -> list[StubProvider]:
-    return list(kwargs.values())
-
-
 def default_stubs() -> dict[str, StubProvider]:
     return {
         "gemini": StubProvider("gemini", [ModelId.GEMINI_FLASH], color=(200, 30, 30)),

@@ -38,7 +38,7 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     stubs = default_stubs()
     generation = GenerationService(list(stubs.values()))
     jobs = GenerationJobs(pg_sessions, quota, clock, settings)
-    reports = ReportService(pg_sessions, users, quota, clock)
+    reports = ReportService(pg_sessions, quota, clock)
     payments = PaymentService(pg_sessions, users, (PLAN,), clock)
 
     ann = await users.register(Profile(id=1, first_name="Ann", username="Ann_X", language_code="ru"))

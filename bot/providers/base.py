@@ -47,14 +47,6 @@ class ImageOptions:
             w = h = default
         return _round_to(w, multiple), _round_to(h, multiple)
 
-    def ratio(self) -> str:
-        """Aspect ratio as "W:H", derived from width/height when only those are given."""
-        if self.aspect_ratio:
-            return self.aspect_ratio
-        if self.width and self.height:
-            return closest_ratio(self.width, self.height)
-        return "1:1"
-
 
 # Ratios most image APIs accept (Gemini's image_config and Replicate's flux models share these).
 COMMON_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21")

@@ -69,6 +69,18 @@ def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RAT
     return min(choices, key=distance)
 
 
+def supported_ratio(options: ImageOptions, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
+    """The ratio in `choices` closest to what was asked for: APIs reject ratios they do not list."""
+    if options.aspect_ratio:
+        try:
+            return closest_ratio(*parse_ratio(options.aspect_ratio), choices)
+        except ValueError:
+            return "1:1"
+    if options.width and options.height:
+        return closest_ratio(options.width, options.height, choices)
+    return "1:1"
+
+
 def _round_to(value: int, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
@@ -97,6 +109,17 @@ class ErrorKind(StrEnum):
     # for a laxer filter (unless REFUSAL_FALLBACK=1), and it is no outage (the provider does not rest).
     REFUSED = "refused"
     TOO_LARGE = "too_large"  # a body over PROVIDER_MAX_BYTES or an image over the pixel cap: never read whole
+
+
+def http_error_kind(status: int) -> ErrorKind:
+    """The plain reading of an HTTP error status; providers refine it with what their bodies say."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status in (402, 429):
+        return ErrorKind.RATE_LIMITED
+    if status >= 500:
+        return ErrorKind.UNAVAILABLE
+    return ErrorKind.BAD_REQUEST
 
 
 @dataclass(slots=True)
@@ -128,6 +151,11 @@ class ImageProvider(Protocol):
     async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage: ...
 
     async def aclose(self) -> None: ...
+
+
+def provider_for(providers: Iterable[ImageProvider], model: ModelId) -> ImageProvider | None:
+    """The first provider that serves `model` (the configured order decides when two do)."""
+    return next((p for p in providers if model in p.models), None)
 
 
 def excerpt(text: str | bytes | None, limit: int = 200, *, hide: Iterable[str | None] = ()) -> str:

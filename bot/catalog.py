@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.levels import Level
-from bot.providers.base import ModelId
+
+
+class ModelId(StrEnum):
+    """Product models. The first three are pickable; POLLINATIONS is the keyless last resort.
+    A product notion, not a provider's: keyboards and texts name models without the provider package."""
+
+    GEMINI_FLASH = "gemini-flash"
+    FLUX_DEV = "flux-dev"
+    FLUX_PRO = "flux-pro"
+    POLLINATIONS = "pollinations"
 
 
 @dataclass(frozen=True, slots=True)

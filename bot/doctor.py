@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from bot.app import build_providers
-from bot.catalog import CHAIN_ORDER, MODELS
+from bot.catalog import CHAIN_ORDER, MODELS, ModelId
 from bot.config import Settings
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, provider_for
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, provider_for
 
 KEY_HINTS = {
     ModelId.GEMINI_FLASH: "set GEMINI_API_KEY (or GOOGLE_API_KEY)",

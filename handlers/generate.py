@@ -13,10 +13,9 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import MODELS
+from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
 from bot.faults import is_outage
-from bot.providers.base import ModelId
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.users import UserService, UserView

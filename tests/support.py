@@ -10,7 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, ProviderImage
 from bot.services.generation import GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, SubmitStatus, Submitted
 from models import GenerationStatus

@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ModelId
+from bot.providers.base import ErrorKind
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
 from bot.services.payments import PaymentService

@@ -10,16 +10,9 @@ from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.catalog import ModelId
+
 from .limits import DEFAULT_MAX_BYTES, TooLarge, check_pixels
-
-
-class ModelId(StrEnum):
-    """Product models. The first three are pickable; POLLINATIONS is the keyless last resort."""
-
-    GEMINI_FLASH = "gemini-flash"
-    FLUX_DEV = "flux-dev"
-    FLUX_PRO = "flux-pro"
-    POLLINATIONS = "pollinations"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from bot.catalog import ModelId
 from bot.safety import SafetyLevel
 from bot.timing import elapsed_ms
 
 from .base import (
     ErrorKind,
     ImageOptions,
-    ModelId,
     ProviderError,
     ProviderImage,
     decode_image,

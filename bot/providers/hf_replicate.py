@@ -37,6 +37,7 @@ from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 from huggingface_hub.inference._providers import get_provider_helper
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
 
+from bot.catalog import ModelId
 from bot.safety import SafetyLevel
 from bot.timing import elapsed_ms
 
@@ -44,7 +45,6 @@ from . import hub_http
 from .base import (
     ErrorKind,
     ImageOptions,
-    ModelId,
     ProviderError,
     ProviderImage,
     decode_image,

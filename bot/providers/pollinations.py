@@ -25,12 +25,12 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.catalog import ModelId
 from bot.timing import elapsed_ms
 
 from .base import (
     ErrorKind,
     ImageOptions,
-    ModelId,
     ProviderError,
     ProviderImage,
     decode_image,

@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.catalog import MODELS, chain_for
+from bot.catalog import MODELS, ModelId, chain_for
 from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.levels import Level
 from bot.providers.base import (
     ErrorKind,
     ImageOptions,
     ImageProvider,
-    ModelId,
     ProviderError,
     ProviderImage,
     parse_ratio,

@@ -9,10 +9,10 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, or_, select, update
 
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ModelId
 from bot.services.sql import insert_for
 from bot.services.user_cache import UserViewCache
 from bot.services.user_view import Profile, UserView

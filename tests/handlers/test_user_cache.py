@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import event, func, select, update
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.levels import Level
-from bot.providers.base import ModelId
 from models import Generation, User
 from tests.fakes.telegram import FakeUser
 

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, supported_ratio
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, supported_ratio
 from bot.providers.gemini import GEMINI_RATIOS, GeminiProvider
 from bot.safety import SafetyLevel
 from tests.fakes.providers import FakeGemini

@@ -23,11 +23,12 @@ from sqlalchemy import func, select, text
 from benchmarks.harness import Result, measure_memory, time_concurrent, time_sequential
 from benchmarks.isolation import port_answers
 from bot.app import Services, build_services, create_dispatcher
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.db import SessionFactory, create_engine, create_session_factory, run_migrations
 from bot.levels import Level
 from bot.logs import setup_logging
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.providers.base import ErrorKind, ImageOptions
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import PRO_MODEL, HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider

@@ -27,10 +27,10 @@ from datetime import timedelta
 import asyncpg
 from sqlalchemy import text
 
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import create_engine, create_session_factory, run_migrations
 from bot.levels import Level
-from bot.providers.base import ModelId
 from bot.services.jobs import GenerationJobs, JobView
 from bot.services.quota import QuotaService
 from bot.services.users import Profile, UserService

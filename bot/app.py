@@ -197,7 +197,7 @@ async def build_services(
         leases=leases,
         coordination=coordination,
         owner=owner,
-        reports=ReportService(sessions, users, quota, clock),
+        reports=ReportService(sessions, quota, clock),
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),

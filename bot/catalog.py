@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.levels import Level
-from bot.providers.base import ModelId
+
+
+class ModelId(StrEnum):
+    """Product models. The first three are pickable; POLLINATIONS is the keyless last resort.
+    A product notion, not a provider's: keyboards and texts name models without the provider package."""
+
+    GEMINI_FLASH = "gemini-flash"
+    FLUX_DEV = "flux-dev"
+    FLUX_PRO = "flux-pro"
+    POLLINATIONS = "pollinations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,3 @@ def chain_for(requested: ModelId, level: Level) -> list[ModelId]:
     """The requested model, then the rest in chain order, never above the user's level."""
     order = [requested, *(m for m in CHAIN_ORDER if m != requested)]
     return [m for m in order if level.allows(MODELS[m].min_level)]
-
-
-def lowest_level_for(model: ModelId) -> Level:
-    return MODELS[model].min_level

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.app import build_services
-from bot.catalog import MODELS
+from bot.catalog import MODELS, ModelId
 from bot.config import Settings
 from bot.levels import Level
-from bot.providers.base import ImageOptions, ModelId
+from bot.providers.base import ImageOptions
 from bot.services.generation import GenerationFailed, GenerationRequest
 from bot.services.unmetered import record_unmetered
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from bot.app import build_providers
-from bot.catalog import CHAIN_ORDER, MODELS
+from bot.catalog import CHAIN_ORDER, MODELS, ModelId
 from bot.config import Settings
-from bot.providers.base import ErrorKind, ImageOptions, ImageProvider, ModelId, ProviderError
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, provider_for
 
 KEY_HINTS = {
     ModelId.GEMINI_FLASH: "set GEMINI_API_KEY (or GOOGLE_API_KEY)",
@@ -33,16 +33,12 @@ ADVICE = {
 }
 
 
-def _provider_for(providers: list[ImageProvider], model: ModelId) -> ImageProvider | None:
-    return next((p for p in providers if model in p.models), None)
-
-
 async def check_models(settings: Settings, models: list[ModelId]) -> list[tuple[ModelId, bool, str]]:
     providers = build_providers(settings)
     results: list[tuple[ModelId, bool, str]] = []
     try:
         for model in models:
-            provider = _provider_for(providers, model)
+            provider = provider_for(providers, model)
             if provider is None or not provider.available(model):
                 results.append((model, False, f"not configured: {KEY_HINTS[model]}"))
                 continue

@@ -8,15 +8,13 @@ from typing import TYPE_CHECKING
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import MODELS
+from bot.catalog import MODELS, ModelId
 from bot.levels import Level
-from bot.providers.base import ModelId
 
 if TYPE_CHECKING:
     from bot.services.payments import Credit
 
 CAPTION_LIMIT = 1024
-MESSAGE_LIMIT = 4096
 
 
 def tg_len(text: str) -> int:

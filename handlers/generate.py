@@ -13,10 +13,9 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import MODELS
+from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
 from bot.faults import is_outage
-from bot.providers.base import ModelId
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.users import UserService, UserView
@@ -28,6 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class GenerateFlow(StatesGroup):
+    """Set by a model pick so /cancel has something to cancel ("Cancelled." rather than "Nothing to
+    cancel."). The prompt handler deliberately does not filter on it: any private text is a prompt for
+    the chosen model, with or without a pick first; it only clears the state when one is set."""
+
     waiting_prompt = State()
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.catalog import pickable_models
+from bot.catalog import ModelId, pickable_models
 from bot.levels import Level
-from bot.providers.base import ModelId
 
 
 class ModelPick(CallbackData, prefix="pick"):

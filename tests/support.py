@@ -10,7 +10,8 @@ from typing import Any
 
 from PIL import Image
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, ProviderImage
 from bot.services.generation import GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, SubmitStatus, Submitted
 from models import GenerationStatus
@@ -59,10 +60,6 @@ class StubProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def stub_providers(**kwargs: StubProvider) -> list[StubProvider]:
-    return list(kwargs.values())
 
 
 def default_stubs() -> dict[str, StubProvider]:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.catalog import chain_for
+from bot.catalog import ModelId, chain_for
 from bot.clock import ManualClock
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.providers.base import ErrorKind, ImageOptions
 from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
 from bot.services.generation import GenerationService as Service
 from bot.services.health import ProviderHealth

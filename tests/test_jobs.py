@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.providers.base import ErrorKind, ImageOptions
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled, SubmitStatus
 from bot.services.quota import QuotaService

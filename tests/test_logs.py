@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.catalog import ModelId
 from bot.config import Settings
 from bot.logs import SecretFilter, setup_logging
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, excerpt
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, excerpt
 from bot.providers.pollinations import PollinationsProvider
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.providers import FakePollinations

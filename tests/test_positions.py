@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.db import SessionFactory
 from bot.i18n import create_i18n
 from bot.levels import Level
 from bot.positions import LinePositions
-from bot.providers.base import ModelId
 from bot.services.jobs import GenerationJobs, JobView
 from bot.services.quota import QuotaService
 from bot.services.users import Profile, UserService

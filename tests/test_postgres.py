@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ModelId
+from bot.providers.base import ErrorKind
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
 from bot.services.payments import PaymentService
@@ -38,7 +39,7 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     stubs = default_stubs()
     generation = GenerationService(list(stubs.values()))
     jobs = GenerationJobs(pg_sessions, quota, clock, settings)
-    reports = ReportService(pg_sessions, users, quota, clock)
+    reports = ReportService(pg_sessions, quota, clock)
     payments = PaymentService(pg_sessions, users, (PLAN,), clock)
 
     ann = await users.register(Profile(id=1, first_name="Ann", username="Ann_X", language_code="ru"))

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.providers.base import ErrorKind, ImageOptions
 from bot.safety import WORD_LIST, BlockedTerms, SafetyPolicy
 from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
 from bot.services.generation import GenerationService as Service

@@ -52,7 +52,7 @@ async def _seed(sessions: SessionFactory, clock: ManualClock, latencies: list[in
                 latency_ms=1, created_at=clock.now() - timedelta(days=400),
             )
         )  # fmt: skip
-    return ReportService(sessions, users, QuotaService(sessions, settings, clock), clock)
+    return ReportService(sessions, QuotaService(sessions, settings, clock), clock)
 
 
 @contextmanager

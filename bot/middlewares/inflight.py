@@ -31,9 +31,6 @@ class InFlight(BaseMiddleware):
             if task is not None:
                 self._tasks.discard(task)
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     async def drain(self, grace: float) -> None:
         """Wait up to `grace` seconds for running handlers, then cancel the rest (their quota is released)."""
         await drain(self._tasks, grace, "handler(s)", cancel_wait=5)

@@ -10,16 +10,9 @@ from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.catalog import ModelId
+
 from .limits import DEFAULT_MAX_BYTES, TooLarge, check_pixels
-
-
-class ModelId(StrEnum):
-    """Product models. The first three are pickable; POLLINATIONS is the keyless last resort."""
-
-    GEMINI_FLASH = "gemini-flash"
-    FLUX_DEV = "flux-dev"
-    FLUX_PRO = "flux-pro"
-    POLLINATIONS = "pollinations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +40,6 @@ class ImageOptions:
             w = h = default
         return _round_to(w, multiple), _round_to(h, multiple)
 
-    def ratio(self) -> str:
-        """Aspect ratio as "W:H", derived from width/height when only those are given."""
-        if self.aspect_ratio:
-            return self.aspect_ratio
-        if self.width and self.height:
-            return closest_ratio(self.width, self.height)
-        return "1:1"
-
 
 # Ratios most image APIs accept (Gemini's image_config and Replicate's flux models share these).
 COMMON_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21")
@@ -75,6 +60,18 @@ def closest_ratio(width: int, height: int, choices: tuple[str, ...] = COMMON_RAT
         return abs(target - w / h)
 
     return min(choices, key=distance)
+
+
+def supported_ratio(options: ImageOptions, choices: tuple[str, ...] = COMMON_RATIOS) -> str:
+    """The ratio in `choices` closest to what was asked for: APIs reject ratios they do not list."""
+    if options.aspect_ratio:
+        try:
+            return closest_ratio(*parse_ratio(options.aspect_ratio), choices)
+        except ValueError:
+            return "1:1"
+    if options.width and options.height:
+        return closest_ratio(options.width, options.height, choices)
+    return "1:1"
 
 
 def _round_to(value: int, multiple: int) -> int:
@@ -107,6 +104,17 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"  # a body over PROVIDER_MAX_BYTES or an image over the pixel cap: never read whole
 
 
+def http_error_kind(status: int) -> ErrorKind:
+    """The plain reading of an HTTP error status; providers refine it with what their bodies say."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status in (402, 429):
+        return ErrorKind.RATE_LIMITED
+    if status >= 500:
+        return ErrorKind.UNAVAILABLE
+    return ErrorKind.BAD_REQUEST
+
+
 @dataclass(slots=True)
 class ProviderError(Exception):
     """A failed provider call. Carries no key: safe to log as is."""
@@ -136,6 +144,11 @@ class ImageProvider(Protocol):
     async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage: ...
 
     async def aclose(self) -> None: ...
+
+
+def provider_for(providers: Iterable[ImageProvider], model: ModelId) -> ImageProvider | None:
+    """The first provider that serves `model` (the configured order decides when two do)."""
+    return next((p for p in providers if model in p.models), None)
 
 
 def excerpt(text: str | bytes | None, limit: int = 200, *, hide: Iterable[str | None] = ()) -> str:

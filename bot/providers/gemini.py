@@ -23,19 +23,20 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from bot.catalog import ModelId
 from bot.safety import SafetyLevel
+from bot.timing import elapsed_ms
 
 from .base import (
     ErrorKind,
     ImageOptions,
-    ModelId,
     ProviderError,
     ProviderImage,
-    closest_ratio,
     decode_image,
     excerpt,
-    parse_ratio,
+    http_error_kind,
     redact,
+    supported_ratio,
 )
 from .limits import DEFAULT_MAX_BYTES
 
@@ -101,7 +102,7 @@ class GeminiProvider:
 
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
-            image_config=types.ImageConfig(aspect_ratio=gemini_ratio(options)),
+            image_config=types.ImageConfig(aspect_ratio=supported_ratio(options, GEMINI_RATIOS)),
             seed=options.seed,
             safety_settings=safety_settings(self._safety),
         )
@@ -130,10 +131,10 @@ class GeminiProvider:
         try:
             image = await asyncio.to_thread(decode_image, data, self.name, self._model, max_bytes=self._max_bytes)
         except ProviderError as exc:
-            exc.latency_ms = _ms_since(started)
+            exc.latency_ms = elapsed_ms(started)
             log.warning("gemini failed: %s", exc)
             raise
-        log.info("gemini %s answered in %d ms", self._model, _ms_since(started))
+        log.info("gemini %s answered in %d ms", self._model, elapsed_ms(started))
         return image
 
     def _image_bytes(self, response: types.GenerateContentResponse, started: float) -> bytes:
@@ -170,18 +171,7 @@ class GeminiProvider:
         code = int(exc.code) if exc.code else None
         status = str(exc.status or "")
         message = exc.message or str(exc.details)
-        reasons = _error_reasons(exc.details)
-        if code in (401, 403) or "API_KEY_INVALID" in reasons or status == "UNAUTHENTICATED":
-            # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401.
-            kind = ErrorKind.AUTH
-        elif code in (402, 429) or status == "RESOURCE_EXHAUSTED":
-            kind = ErrorKind.RATE_LIMITED
-        elif code == 400 and status == "FAILED_PRECONDITION":
-            kind = ErrorKind.NO_ACCESS  # e.g. "User location is not supported", billing not enabled
-        elif code is not None and code >= 500:
-            kind = ErrorKind.UNAVAILABLE
-        else:
-            kind = ErrorKind.BAD_REQUEST
+        kind = _kind_for(code, status, _error_reasons(exc.details))
         return self._error(kind, started, status=code, detail=self._excerpt(f"{status} {message}".strip()))
 
     def _get_client(self) -> genai.Client:
@@ -207,7 +197,7 @@ class GeminiProvider:
         return redact(text, self._key)
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
-        err = ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=_ms_since(started))
+        err = ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=elapsed_ms(started))
         if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
             log.info("gemini refused: %s", err)
         elif kind is not ErrorKind.NOT_CONFIGURED:
@@ -221,17 +211,16 @@ class GeminiProvider:
             client.close()
 
 
-def gemini_ratio(options: ImageOptions) -> str:
-    """The supported ratio closest to what was asked for."""
-    if options.aspect_ratio:
-        try:
-            w, h = parse_ratio(options.aspect_ratio)
-        except ValueError:
-            return "1:1"
-        return closest_ratio(w, h, GEMINI_RATIOS)
-    if options.width and options.height:
-        return closest_ratio(options.width, options.height, GEMINI_RATIOS)
-    return "1:1"
+def _kind_for(code: int | None, status: str, reasons: str) -> ErrorKind:
+    """The HTTP reading, corrected by Gemini's status words (which name some errors better than codes)."""
+    kind = http_error_kind(code) if code is not None else ErrorKind.BAD_REQUEST
+    if kind is ErrorKind.AUTH or "API_KEY_INVALID" in reasons or status == "UNAUTHENTICATED":
+        return ErrorKind.AUTH  # Gemini answers a wrong key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401.
+    if status == "RESOURCE_EXHAUSTED":
+        return ErrorKind.RATE_LIMITED
+    if code == 400 and status == "FAILED_PRECONDITION":
+        return ErrorKind.NO_ACCESS  # e.g. "User location is not supported", billing not enabled
+    return kind
 
 
 def safety_settings(level: SafetyLevel) -> list[types.SafetySetting]:
@@ -278,7 +267,3 @@ def _name(value: Any) -> str | None:
     if value is None:
         return None
     return str(getattr(value, "value", value))
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

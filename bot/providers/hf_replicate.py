@@ -37,19 +37,20 @@ from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 from huggingface_hub.inference._providers import get_provider_helper
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
 
+from bot.catalog import ModelId
 from bot.safety import SafetyLevel
+from bot.timing import elapsed_ms
 
 from . import hub_http
 from .base import (
     ErrorKind,
     ImageOptions,
-    ModelId,
     ProviderError,
     ProviderImage,
-    closest_ratio,
     decode_image,
     excerpt,
-    parse_ratio,
+    http_error_kind,
+    supported_ratio,
 )
 from .daemon_threads import DaemonThreads
 from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
@@ -212,7 +213,7 @@ class HFReplicateProvider:
                 ErrorKind.TIMEOUT, attempt.repo, started, detail=f"no image within {self._timeout:g}s"
             ) from None
         image = await asyncio.to_thread(self._decode, data, attempt.repo, started)
-        log.info("%s answered in %d ms", attempt.repo, _ms_since(started))
+        log.info("%s answered in %d ms", attempt.repo, elapsed_ms(started))
         return image
 
     async def _hub_attempt(self, model: HubModel, prompt: str, options: ImageOptions, started: float) -> bytes:
@@ -338,7 +339,7 @@ class HFReplicateProvider:
                 detail="output download failed: " + self._excerpt(file.content),
             )
         image = await asyncio.to_thread(self._decode, file.content, PRO_MODEL, started)
-        log.info("%s answered in %d ms", PRO_MODEL, _ms_since(started))
+        log.info("%s answered in %d ms", PRO_MODEL, elapsed_ms(started))
         return image
 
     def _prediction(self, response: httpx.Response, started: float) -> dict[str, Any]:
@@ -414,7 +415,7 @@ class HFReplicateProvider:
         try:
             return decode_image(data, self.name, model, max_bytes=self._max_bytes)
         except ProviderError as err:
-            err.latency_ms = _ms_since(started)
+            err.latency_ms = elapsed_ms(started)
             log.warning("hf-replicate failed: %s", err)
             raise
 
@@ -429,7 +430,7 @@ class HFReplicateProvider:
     def _error(
         self, kind: ErrorKind, model: str, started: float, *, status: int | None = None, detail: str = ""
     ) -> ProviderError:
-        err = ProviderError(kind, self.name, model, status=status, detail=detail, latency_ms=_ms_since(started))
+        err = ProviderError(kind, self.name, model, status=status, detail=detail, latency_ms=elapsed_ms(started))
         if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
             log.info("hf-replicate refused: %s", err)
         elif kind is not ErrorKind.NOT_CONFIGURED:
@@ -453,7 +454,7 @@ def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:
         "seed": options.seed,
         "negative_prompt": options.negative_prompt or None,
         # Replicate's FLUX models size by aspect ratio; width/height are what HF's schema names.
-        "aspect_ratio": _ratio(options, FLUX_RATIOS),
+        "aspect_ratio": supported_ratio(options, FLUX_RATIOS),
         # cog-flux's NSFW checker is on unless disabled; said explicitly, so no default change turns it off.
         "disable_safety_checker": False,
     }
@@ -472,7 +473,7 @@ def pro_input(prompt: str, options: ImageOptions, safety: SafetyLevel = SafetyLe
         width, height = options.size(default=1024, multiple=32)
         wanted.update(aspect_ratio="custom", width=_clamp(width), height=_clamp(height))
     else:
-        wanted["aspect_ratio"] = _ratio(options, PRO_RATIOS)
+        wanted["aspect_ratio"] = supported_ratio(options, PRO_RATIOS)
     return {k: v for k, v in wanted.items() if k in PRO_INPUTS and v is not None}
 
 
@@ -495,17 +496,11 @@ def kind_for_status(status: int, body: str = "") -> ErrorKind:
     content filter is a refusal."""
     if 400 <= status < 500 and status not in (401, 402, 429) and REFUSAL_WORDS.search(body):
         return ErrorKind.REFUSED
-    if status == 401:
-        return ErrorKind.AUTH
     if status in (403, 404):
         return ErrorKind.NO_ACCESS if status == 403 or _mentions_access(body) else ErrorKind.BAD_REQUEST
-    if status in (402, 429):
-        return ErrorKind.RATE_LIMITED
-    if status >= 500:
-        return ErrorKind.UNAVAILABLE
     if status == 400 and _mentions_access(body):
         return ErrorKind.NO_ACCESS
-    return ErrorKind.BAD_REQUEST
+    return http_error_kind(status)
 
 
 def _no_access(err: ProviderError) -> bool:
@@ -521,17 +516,6 @@ def _mentions_access(body: str) -> bool:
     return any(word in text for word in _ACCESS_WORDS)
 
 
-def _ratio(options: ImageOptions, choices: tuple[str, ...]) -> str:
-    if options.aspect_ratio:
-        try:
-            return closest_ratio(*parse_ratio(options.aspect_ratio), choices)
-        except ValueError:
-            return "1:1"
-    if options.width and options.height:
-        return closest_ratio(options.width, options.height, choices)
-    return "1:1"
-
-
 def _clamp(side: int) -> int:
     return max(PRO_MIN_SIDE, min(PRO_MAX_SIDE, side))
 
@@ -541,7 +525,3 @@ def _response_text(response: Any) -> str:
         return str(response.text)
     except Exception:  # a streamed body that was never read
         return ""
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

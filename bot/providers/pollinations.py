@@ -25,7 +25,19 @@ from urllib.parse import quote
 
 import httpx
 
-from .base import ErrorKind, ImageOptions, ModelId, ProviderError, ProviderImage, decode_image, excerpt, redact
+from bot.catalog import ModelId
+from bot.timing import elapsed_ms
+
+from .base import (
+    ErrorKind,
+    ImageOptions,
+    ProviderError,
+    ProviderImage,
+    decode_image,
+    excerpt,
+    http_error_kind,
+    redact,
+)
 from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
 
 log = logging.getLogger(__name__)
@@ -96,7 +108,7 @@ class PollinationsProvider:
         if response.status_code >= 400:
             refused = REFUSAL_WORDS.search(response.text) is not None
             raise self._error(
-                ErrorKind.REFUSED if refused else _kind_for_status(response.status_code),
+                ErrorKind.REFUSED if refused else http_error_kind(response.status_code),
                 started,
                 status=response.status_code,
                 detail=self._excerpt(body),
@@ -105,9 +117,9 @@ class PollinationsProvider:
             image = await asyncio.to_thread(decode_image, body, self.name, MODEL, max_bytes=self._max_bytes)
         except ProviderError as exc:
             exc.status = response.status_code
-            exc.latency_ms = _ms_since(started)
+            exc.latency_ms = elapsed_ms(started)
             raise
-        log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", _ms_since(started))
+        log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", elapsed_ms(started))
         return replace(image, prompt_shortened=shortened) if shortened else image
 
     def _request(self, quoted: str, options: ImageOptions) -> tuple[str, dict[str, str | int], dict[str, str]]:
@@ -144,7 +156,7 @@ class PollinationsProvider:
         return redact(text, self._key)
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
-        err = ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=_ms_since(started))
+        err = ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=elapsed_ms(started))
         if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
             log.info("pollinations refused: %s", err)
         else:
@@ -174,17 +186,3 @@ def quote_capped(prompt: str, limit: int) -> tuple[str, bool]:
     if space > end * 0.8:
         cut = cut[:space]
     return quote(cut.rstrip(), safe=""), True
-
-
-def _kind_for_status(status: int) -> ErrorKind:
-    if status in (401, 403):
-        return ErrorKind.AUTH
-    if status in (402, 429):
-        return ErrorKind.RATE_LIMITED
-    if status >= 500:
-        return ErrorKind.UNAVAILABLE
-    return ErrorKind.BAD_REQUEST
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

@@ -15,20 +15,21 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from bot.catalog import MODELS, chain_for
+from bot.catalog import MODELS, ModelId, chain_for
 from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.levels import Level
 from bot.providers.base import (
     ErrorKind,
     ImageOptions,
     ImageProvider,
-    ModelId,
     ProviderError,
     ProviderImage,
     parse_ratio,
+    provider_for,
 )
 from bot.safety import WORD_LIST, SafetyPolicy
 from bot.services.health import ProviderHealth
+from bot.timing import elapsed_ms
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +151,7 @@ class GenerationService:
         return resting
 
     def provider_for(self, model: ModelId) -> ImageProvider | None:
-        for provider in self._providers:
-            if model in provider.models:
-                return provider
-        return None
+        return provider_for(self._providers, model)
 
     def is_available(self, model: ModelId) -> bool:
         provider = self.provider_for(model)
@@ -170,7 +168,7 @@ class GenerationService:
         if term is not None:  # before any provider is called
             log.info("prompt refused by the word list (term %r)", term)
             attempt = Attempt(WORD_LIST, "", ErrorKind.REFUSED.value, detail=f"blocked term {term}"[:300])
-            return GenerationFailed(request.model, FailureReason.REFUSED, [attempt], _ms(started))
+            return GenerationFailed(request.model, FailureReason.REFUSED, [attempt], elapsed_ms(started))
 
         chain = chain_for(request.model, request.level)
         attempts: list[Attempt] = []
@@ -187,7 +185,7 @@ class GenerationService:
                 start_at = chain.index(step)  # later images start where the last one succeeded
         except _Refused:
             pass  # the images made before it (of a count > 1) are still delivered
-        elapsed = _ms(started)
+        elapsed = elapsed_ms(started)
         if images:
             return GenerationResult(request.model, images, attempts, elapsed)
         if any(a.outcome == ErrorKind.REFUSED for a in attempts):
@@ -233,7 +231,7 @@ class GenerationService:
                 started = time.monotonic()  # latency is the provider's, not the wait for a slot
                 image = await provider.generate(step, prompt, options)
         except ProviderError as exc:
-            latency = exc.latency_ms if exc.latency_ms is not None else _ms(started)
+            latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
             attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
             if exc.kind is ErrorKind.REFUSED:
                 await self._refused(key, exc)
@@ -248,7 +246,7 @@ class GenerationService:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a provider bug must not stop the chain
-            latency = _ms(started)
+            latency = elapsed_ms(started)
             attempts.append(
                 Attempt(provider.name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__, latency)
             )
@@ -261,7 +259,7 @@ class GenerationService:
             return None
         if self._health is not None:
             await self._health.succeeded(key)
-        attempts.append(Attempt(image.provider, image.model, "ok", None, "", _ms(started)))
+        attempts.append(Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started)))
         return _as_generated(image, step)
 
     async def _refused(self, key: str, exc: ProviderError) -> None:
@@ -319,7 +317,3 @@ def _as_generated(image: ProviderImage, step: ModelId) -> GeneratedImage:
 
 def _key(provider: ImageProvider, step: ModelId) -> str:
     return f"{provider.name}/{step.value}"
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

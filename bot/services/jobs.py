@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.catalog import MODELS
+from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ImageOptions, ModelId
+from bot.providers.base import ImageOptions
 from bot.services.generation import (
     GenerationFailed,
     GenerationRequest,

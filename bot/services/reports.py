@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.services.quota import QuotaService, QuotaStatus
-from bot.services.users import UserService, UserView
+from bot.services.users import UserView
 from models import Generation, GenerationStatus, User
 
 
@@ -60,9 +60,8 @@ class Stats:
 
 
 class ReportService:
-    def __init__(self, sessions: SessionFactory, users: UserService, quota: QuotaService, clock: Clock) -> None:
+    def __init__(self, sessions: SessionFactory, quota: QuotaService, clock: Clock) -> None:
         self._sessions = sessions
-        self._users = users
         self._quota = quota
         self._clock = clock
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
-from bot.providers.base import ModelId
 from bot.services.generation import GenerationFailed, GenerationResult
 from models import Generation
 

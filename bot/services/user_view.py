@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.catalog import ModelId
 from bot.levels import Level
-from bot.providers.base import ModelId
 
 
 @dataclass(frozen=True, slots=True)

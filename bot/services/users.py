@@ -9,10 +9,10 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import func, or_, select, update
 
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.providers.base import ModelId
 from bot.services.sql import insert_for
 from bot.services.user_cache import UserViewCache
 from bot.services.user_view import Profile, UserView
@@ -174,10 +174,6 @@ class UserService:
             await session.flush()
             return self.view(user)
 
-    async def take_back_days(self, user_id: int, days: int) -> UserView:
-        """Undo paid days (a refund); the level drops to `user` if nothing is left."""
-        return await self.extend_subscription(user_id, -days)
-
     def apply_days(self, user: User, days: int) -> None:
         now = self._clock.now()
         level = self.effective_level(user)
@@ -305,9 +301,6 @@ class UserService:
         if user.level_until is not None and user.level_until <= self._clock.now():
             return Level.USER
         return stored
-
-    def is_admin_id(self, user_id: int) -> bool:
-        return user_id in self._admin_ids
 
     def view(self, user: User) -> UserView:
         try:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.catalog import ModelId
 from bot.coordination.concurrency import ConcurrencyLimiter, MemoryConcurrency
 from bot.coordination.redis_concurrency import RedisConcurrency
 from bot.levels import Level
-from bot.providers.base import ImageOptions, ModelId, ProviderImage
+from bot.providers.base import ImageOptions, ProviderImage
 from bot.services.generation import GenerationRequest, GenerationResult, GenerationService
 from tests.coordination.conftest import REDIS_URL, RedisFactory
 from tests.support import StubProvider

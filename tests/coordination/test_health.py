@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.coordination.redis_health import RedisHealthStore
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ModelId
+from bot.providers.base import ErrorKind
 from bot.services.generation import GenerationRequest, GenerationResult, GenerationService
 from bot.services.health import ProviderHealth
 from tests.coordination.conftest import RedisFactory

@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from bot.catalog import ModelId
 from bot.delivery import Delivery
 from bot.i18n import create_i18n
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ImageOptions, ModelId
+from bot.providers.base import ErrorKind, ImageOptions
 from bot.recovery import Recovery
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import DROP, FakeUser

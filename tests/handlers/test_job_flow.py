@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.app import attach_worker
+from bot.catalog import ModelId
 from bot.i18n import create_i18n
 from bot.levels import Level
-from bot.providers.base import ModelId
 from bot.web.metrics import Metrics
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser

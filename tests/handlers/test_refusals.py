@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.catalog import ModelId
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ModelId
+from bot.providers.base import ErrorKind
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.levels import Level
-from bot.providers.base import ModelId
 from models import Generation, User
 from tests.fakes.telegram import FakeUser
 from tests.sql_trace import statements

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError, decode_image
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, decode_image
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import PRO_MODEL, HFReplicateProvider
 from bot.providers.limits import DEFAULT_MAX_BYTES

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
-from bot.providers.gemini import GeminiProvider, gemini_ratio
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError, supported_ratio
+from bot.providers.gemini import GEMINI_RATIOS, GeminiProvider
 from bot.safety import SafetyLevel
 from tests.fakes.providers import FakeGemini
 
@@ -76,7 +77,7 @@ async def test_negative_prompt_is_folded_into_the_text(fake: FakeGemini) -> None
     ],
 )
 def test_aspect_ratio_is_the_nearest_supported(options: dict[str, object], ratio: str) -> None:
-    assert gemini_ratio(ImageOptions(**options)) == ratio  # type: ignore[arg-type]
+    assert supported_ratio(ImageOptions(**options), GEMINI_RATIOS) == ratio  # type: ignore[arg-type]
 
 
 async def test_only_the_given_key_and_base_url_are_used(

@@ -16,7 +16,8 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError
 from bot.providers.hf_replicate import DEV_REPO, PRO_MODEL, SCHNELL_REPO, HFReplicateProvider
 from bot.safety import SafetyLevel
 from tests.fakes.providers import COG_FLUX_NSFW, REPLICATE_E005, FakeHub, FakeReplicate

@@ -11,7 +11,8 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError
 from bot.providers.hf_replicate import HFReplicateProvider
 from tests.fakes.providers import FakeHub, FakeReplicate
 from tests.fakes.silent import SilentServer

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bot.providers.base import ErrorKind, ImageOptions, ModelId, ProviderError
+from bot.catalog import ModelId
+from bot.providers.base import ErrorKind, ImageOptions, ProviderError
 from bot.providers.pollinations import URL_PROMPT_MAX, PollinationsProvider
 from tests.fakes.providers import FakePollinations
 

@@ -7,6 +7,7 @@ timeouts, and says so in the log at most once a minute per topic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,18 @@ from redis.exceptions import RedisError
 REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
 WARN_EVERY_SECONDS = 60.0
 SKIP_AFTER_FAILURE_SECONDS = 5.0
+
+
+def stop_if_cancelled() -> None:
+    """Raise `CancelledError` if this task was asked to stop and something swallowed the request.
+
+    A cancellation that lands mid-command can come out of redis-py as a timeout (`asyncio.timeout`
+    inside it) that its retry then repeats; a loop that polls Redis would run on, and whoever waits
+    for it (`wait_for`, a slot's release) would wait forever. Seen once in CI: a hung test.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def namespaced(namespace: str, *parts: str) -> str:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 
 from bot.coordination.concurrency import active_limits
-from bot.coordination.redis_common import REDIS_ERRORS, Degradation, namespaced
+from bot.coordination.redis_common import REDIS_ERRORS, Degradation, namespaced, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,10 @@ class RedisConcurrency:
                 if await self._acquire(keys=[name], args=[limit, token, self._ttl_ms]):
                     return True
             except REDIS_ERRORS as exc:
+                stop_if_cancelled()
                 self._degraded.failed(exc)
                 return False
+            stop_if_cancelled()
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self._poll_max)
 
@@ -131,6 +133,7 @@ class RedisConcurrency:
                     return
             except REDIS_ERRORS as exc:
                 self._degraded.failed(exc)
+            stop_if_cancelled()
 
     async def _release(self, name: str, token: str) -> None:
         try:

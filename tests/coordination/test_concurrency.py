@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,33 @@ async def test_generation_service_holds_a_slot_of_the_step_around_the_call(limit
     outcomes = await asyncio.gather(*(service.generate(request) for _ in range(4)))
     assert all(isinstance(o, GenerationResult) for o in outcomes)
     assert provider.gauge.most == most
+
+
+async def test_a_waiter_whose_cancellation_redis_swallowed_still_stops(
+    redis_factory: RedisFactory, namespace: str
+) -> None:
+    """redis-py can turn a cancellation that lands mid-command into an error it retries: the poll loop
+    must still end, or `wait_for` (and the holder waiting on it) hangs for good, as it once did in CI."""
+    one = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=0.3)
+    two = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=0.3, poll_min=0.001, poll_max=0.001)
+    real_acquire = two._acquire
+    after_cancel = 0
+
+    async def swallowing_acquire(**kwargs: Any) -> Any:
+        nonlocal after_cancel
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            after_cancel += 1
+            if after_cancel > 50:
+                raise RuntimeError("still polling long after the cancel")
+        try:
+            await asyncio.sleep(0.05)  # a slow command: the cancel lands here, not in the poll's sleep
+            return await real_acquire(**kwargs)
+        except asyncio.CancelledError:
+            return 0  # what a swallowed cancellation looks like to the loop: "not yet"
+
+    two._acquire = swallowing_acquire  # type: ignore[method-assign]
+    async with one.slot(STEP):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(Gauge().hold(two), 0.3)
+    assert after_cancel <= 1

@@ -63,6 +63,7 @@ from bot.web.metrics import Metrics
 from bot.web.middleware import UpdateCounter
 from bot.web.server import add_webhook, build_web_app, serve
 from bot.worker import Worker
+from bot.workflow import WorkflowData
 from handlers import build_routers
 from keyboards.menu import menu_texts
 
@@ -137,7 +138,8 @@ class Services:
     broadcaster: Broadcaster
     refusals: RefusalService
 
-    def workflow_data(self) -> dict[str, Any]:
+    def workflow_data(self) -> WorkflowData:
+        """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
         return {
             "settings": self.settings,
             "clock": self.clock,

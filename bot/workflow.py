@@ -1,0 +1,34 @@
+"""What every handler may ask for by name: the Dispatcher's workflow data, typed.
+
+aiogram passes these to handlers and middlewares as keyword arguments ("Using type hints" in its
+dependency-injection docs); one TypedDict keeps the names and types in one place, so a handler's
+parameter and what the app provides cannot drift apart unnoticed by the type checker.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from bot.broadcast import Broadcaster
+from bot.clock import Clock
+from bot.config import Settings
+from bot.queue import JobQueue
+from bot.services.generation import GenerationService
+from bot.services.jobs import GenerationJobs
+from bot.services.payments import PaymentService
+from bot.services.quota import QuotaService
+from bot.services.reports import ReportService
+from bot.services.users import UserService
+
+
+class WorkflowData(TypedDict):
+    settings: Settings
+    clock: Clock
+    users: UserService
+    quota: QuotaService
+    generation: GenerationService
+    jobs: GenerationJobs
+    queue: JobQueue
+    reports: ReportService
+    payments: PaymentService
+    broadcaster: Broadcaster

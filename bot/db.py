@@ -45,21 +45,24 @@ class SessionFactory:
         self.engine = engine
 
     def __call__(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self._open(self._read)
+        if self._gated():
+            return self._held(self._read())
+        return self._read()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self._open(self._write, transaction=True)
+        if self._gated():
+            return self._held(self._write.begin())
+        return self._write.begin()
+
+    def _gated(self) -> bool:
+        """Only bulk work pays for the gate; every other session is SQLAlchemy's own, unwrapped."""
+        return self.gate is not None and is_bulk()
 
     @asynccontextmanager
-    async def _open(
-        self, maker: async_sessionmaker[AsyncSession], *, transaction: bool = False
-    ) -> AsyncIterator[AsyncSession]:
-        if self.gate is None or not is_bulk():
-            async with maker.begin() if transaction else maker() as session:
-                yield session
-            return
-        async with self.gate.hold(), maker.begin() if transaction else maker() as session:
-            yield session
+    async def _held(self, session: AbstractAsyncContextManager[AsyncSession]) -> AsyncIterator[AsyncSession]:
+        assert self.gate is not None
+        async with self.gate.hold(), session as opened:
+            yield opened
 
 
 # TCP keepalives, both ways: the server drops a vanished client, and this side notices a dead route

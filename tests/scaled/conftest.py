@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -121,18 +121,25 @@ async def temporary_database(*, host: str | None = None, port: int | None = None
         await drop_database(name, host=host, port=port)
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """``postgresql+asyncpg://postgres@127.0.0.1:5432/imagebot_e2e_<uuid8>``: fresh, dropped after."""
+@asynccontextmanager
+async def available(resource: AbstractAsyncContextManager[str]) -> AsyncIterator[str]:
+    """Enter a temporary database or namespace; if the service is down, skip (or fail on CI)."""
     async with AsyncExitStack() as stack:
         try:
-            url = await stack.enter_async_context(temporary_database())
+            value = await stack.enter_async_context(resource)
         except ServiceUnavailable as exc:
             down = str(exc)
         else:
             down = None
         if down is not None:
             service_unavailable(down)  # outside the except: the report is one line, not a chain
+        yield value
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """``postgresql+asyncpg://postgres@127.0.0.1:5432/imagebot_e2e_<uuid8>``: fresh, dropped after."""
+    async with available(temporary_database()) as url:
         yield url
 
 
@@ -182,15 +189,7 @@ async def temporary_namespace(url: str | None = None) -> AsyncIterator[str]:
 @pytest.fixture
 async def redis_namespace() -> AsyncIterator[str]:
     """A unique namespace for ``REDIS_NAMESPACE``; afterwards every ``<ns>*`` key is deleted."""
-    async with AsyncExitStack() as stack:
-        try:
-            namespace = await stack.enter_async_context(temporary_namespace())
-        except ServiceUnavailable as exc:
-            down = str(exc)
-        else:
-            down = None
-        if down is not None:
-            service_unavailable(down)  # outside the except: the report is one line, not a chain
+    async with available(temporary_namespace()) as namespace:
         yield namespace
 
 

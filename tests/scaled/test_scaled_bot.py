@@ -48,9 +48,8 @@ from tests.scaled.cluster import (
 from tests.scaled.conftest import (
     _FAILED,
     REDIS_URL,
-    ServiceUnavailable,
+    available,
     redis_client,
-    service_unavailable,
     temporary_database,
     temporary_namespace,
 )
@@ -68,14 +67,8 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     then workers W1 and W2 (so a front end holds the recovery and notifier leases), and let the fake
     Telegram deliver to both front ends."""
     async with AsyncExitStack() as stack:
-        down = None
-        try:
-            database_url = await stack.enter_async_context(temporary_database())
-            namespace = await stack.enter_async_context(temporary_namespace())
-        except ServiceUnavailable as exc:
-            down = str(exc)
-        if down is not None:
-            service_unavailable(down)
+        database_url = await stack.enter_async_context(available(temporary_database()))
+        namespace = await stack.enter_async_context(available(temporary_namespace()))
         tg = await stack.enter_async_context(FakeTelegram())
         gemini = await stack.enter_async_context(PacedGemini())
         pollinations = await stack.enter_async_context(FakePollinations())
@@ -481,14 +474,7 @@ async def test_sigterm_while_the_bot_api_is_unreachable_stops_every_mode(tmp_pat
     stops on SIGTERM at once and cleanly, as `docker stop` and Ctrl+C expect, in every mode."""
     closed = f"http://127.0.0.1:{free_port()}"
     async with AsyncExitStack() as stack:
-        try:
-            namespace = await stack.enter_async_context(temporary_namespace())
-        except ServiceUnavailable as exc:
-            down = str(exc)
-        else:
-            down = None
-        if down is not None:
-            service_unavailable(down)
+        namespace = await stack.enter_async_context(available(temporary_namespace()))
         base = {"BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": closed, "REDIS_NAMESPACE": namespace}
         webhook = {"BOT_MODE": "webhook", "WEBHOOK_URL": "https://bot.example.test/hook", "WEBHOOK_SECRET": "s3cret"}
         modes: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
 
 from models.base import Base
-from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus
+from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
 from models.lease import Lease
 from models.payment import Payment, PaymentStatus
 from models.usage import DailyUsage
@@ -14,6 +14,7 @@ __all__ = [
     "DailyUsage",
     "Generation",
     "GenerationStatus",
+    "JobKind",
     "Lease",
     "Payment",
     "PaymentStatus",

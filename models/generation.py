@@ -27,6 +27,15 @@ class GenerationStatus(StrEnum):
     REFUSED = "refused"  # a provider's content filter or the word list declined it: refunded, reason kept
 
 
+class JobKind(StrEnum):
+    """What a job makes. Every kind goes through the same levels, limits, queue and refunds."""
+
+    GENERATE = "generate"  # an image from a prompt (also Regenerate / Other model: parent_id is the original)
+    EDIT = "edit"  # input_file_id changed by the prompt as an instruction
+    UPSCALE = "upscale"  # input_file_id enlarged
+    DESCRIBE = "describe"  # input_file_id described in words by a vision model
+
+
 UNFINISHED = (GenerationStatus.WAITING, GenerationStatus.QUEUED, GenerationStatus.RUNNING)
 ACTIVE = (GenerationStatus.QUEUED, GenerationStatus.RUNNING)
 
@@ -39,6 +48,11 @@ class Generation(Base):
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(16), default="telegram")  # telegram | cli
     prompt: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default=JobKind.GENERATE, server_default=JobKind.GENERATE.value)
+    # The generation this one continues (Regenerate, Other model, Edit, Upscale of a delivered result).
+    parent_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("generations.id", ondelete="SET NULL"))
+    # Telegram file_id of the photo a job works on (edit, upscale, describe); the worker downloads it.
+    input_file_id: Mapped[str | None] = mapped_column(String(256))
     model_requested: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str | None] = mapped_column(String(32))
     model_used: Mapped[str | None] = mapped_column(String(128))

@@ -32,7 +32,7 @@ from bot.services.generation import (
     validate,
 )
 from bot.services.quota import QuotaService, QuotaStatus
-from models import ACTIVE, UNFINISHED, Generation, GenerationStatus, User
+from models import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind, User
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ class JobView:
     status_message_id: int | None
     enqueued_at: datetime | None
     attempt: int
+    kind: JobKind = JobKind.GENERATE
+    parent_id: int | None = None  # the delivered generation this job continues
+    input_file_id: str | None = None  # Telegram file_id of the photo an edit, upscale or describe works on
 
     @property
     def request(self) -> GenerationRequest:
@@ -136,6 +139,9 @@ class GenerationJobs:
         model: ModelId,
         options: ImageOptions | None = None,
         locale: str | None = None,
+        kind: JobKind = JobKind.GENERATE,
+        parent_id: int | None = None,
+        input_file_id: str | None = None,
     ) -> Submitted:
         """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
         options = options or ImageOptions()
@@ -164,6 +170,9 @@ class GenerationJobs:
                 chat_id=chat_id,
                 source="telegram",
                 prompt=prompt,
+                kind=kind,
+                parent_id=parent_id,
+                input_file_id=input_file_id,
                 model_requested=model.value,
                 attempts=[],
                 status=status,
@@ -575,4 +584,7 @@ def _view(row: Generation) -> JobView:
         status_message_id=row.status_message_id,
         enqueued_at=row.enqueued_at,
         attempt=row.job_attempts,
+        kind=JobKind(row.kind),
+        parent_id=row.parent_id,
+        input_file_id=row.input_file_id,
     )

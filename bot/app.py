@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import positions
 from bot.alerts import RefusalAlerts
+from bot.assist.chat import RouterChat
+from bot.assist.prompt_help import PromptHelper
+from bot.assist.vision import VisionDescriber
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
@@ -33,6 +36,7 @@ from bot.db import (
     run_migrations,
 )
 from bot.delivery import Delivery
+from bot.describing import DescribeRunner
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
 from bot.middlewares.ban import BanMiddleware
@@ -42,6 +46,7 @@ from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.positions import LinePositions
+from bot.prompt_step import PromptStep
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.hf_replicate import HFReplicateProvider
@@ -52,6 +57,7 @@ from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.prompts import PromptRecords
 from bot.services.quota import QuotaService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
@@ -104,6 +110,19 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
     ]
 
 
+def build_router_chat(settings: Settings) -> RouterChat:
+    """The HF router's chat endpoint (prompt help, describe, doctor): HF_TOKEN, at HF_ROUTER_URL."""
+    return RouterChat(_secret(settings.hf_token), settings.hf_router_url)
+
+
+def build_prompt_helper(settings: Settings) -> PromptHelper:
+    return PromptHelper(build_router_chat(settings), settings.prompt_model, settings.prompt_timeout)
+
+
+def build_vision(settings: Settings) -> VisionDescriber:
+    return VisionDescriber(build_router_chat(settings), settings.vision_model, settings.vision_timeout)
+
+
 def build_safety_policy(settings: Settings) -> SafetyPolicy:
     """SAFETY_LEVEL goes to the providers; the word list and REFUSAL_FALLBACK to the chain."""
     terms = BlockedTerms()
@@ -137,6 +156,7 @@ class Services:
     payments: PaymentService
     broadcaster: Broadcaster
     refusals: RefusalService
+    prompts: PromptRecords
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -151,6 +171,7 @@ class Services:
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
+            "prompts": self.prompts,
         }
 
     async def aclose(self) -> None:
@@ -203,6 +224,7 @@ async def build_services(
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
+        prompts=PromptRecords(sessions),
     )
 
 
@@ -256,6 +278,15 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
+        prompts=PromptStep(services.prompts, build_prompt_helper(services.settings)),
+        describer=DescribeRunner(
+            bot,
+            i18n,
+            services.jobs,
+            services.prompts,
+            build_vision(services.settings),
+            max_bytes=services.settings.provider_max_bytes,
+        ),
     )
     services.queue.register(worker.handle)
     return worker
@@ -267,6 +298,8 @@ COMMANDS = (
     ("profile", N_("Your level and today's usage")),
     ("subscribe", N_("Buy a subscription with Stars")),
     ("help", N_("Models, levels and limits")),
+    ("describe", N_("Describe a photo in words")),
+    ("prompthelp", N_("Translate and enrich my prompts")),
     ("cancel", N_("Leave the current step")),
     ("paysupport", N_("Help with payments")),
 )

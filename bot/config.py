@@ -192,6 +192,13 @@ class Settings(BaseSettings):
     refusal_alert: int = Field(default=5, ge=0, le=1000, validation_alias="REFUSAL_ALERT")
     blocked_terms_file: Path | None = Field(default=None, validation_alias="BLOCKED_TERMS_FILE")
 
+    # --- Prompt help and describe: chat and vision models through the HF router (bot/assist) ---
+    prompt_model: str = Field(default="meta-llama/Llama-3.1-8B-Instruct", validation_alias="PROMPT_MODEL")
+    prompt_timeout: float = Field(default=15.0, gt=0, le=300, validation_alias="PROMPT_TIMEOUT")
+    vision_model: str = Field(default="Qwen/Qwen2.5-VL-7B-Instruct", validation_alias="VISION_MODEL")
+    vision_timeout: float = Field(default=60.0, gt=0, le=600, validation_alias="VISION_TIMEOUT")
+    describe_free: bool = Field(default=False, validation_alias="DESCRIBE_FREE")
+
     @field_validator(
         "gemini_api_key",
         "hf_token",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from PIL import Image
@@ -27,6 +27,7 @@ from bot.send_retry import PASSING_FAULTS, with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
 from bot.texts import CAPTION_LIMIT, fit_html, model_title
+from keyboards.prompt_help import original_prompt_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -85,33 +86,44 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> Sent:
-        """Send the images in order until one cannot go; the message ids are the proof of delivery."""
+    async def send_images(
+        self, job: JobView, result: GenerationResult, left: int | None, limit: int, *, prompt_used: str | None = None
+    ) -> Sent:
+        """Send the images in order until one cannot go; the message ids are the proof of delivery.
+
+        `prompt_used`: what the provider got, when prompt help rewrote the user's prompt: the caption
+        shows it, and a button offers the user's own words instead."""
         assert job.chat_id is not None
         ids: list[int] = []
+        helped = prompt_used is not None and prompt_used != job.prompt
         with self._locale(job.locale):
+            markup = original_prompt_keyboard(job.id) if helped else None
             for image in result.images:
-                caption = caption_for(result, image, job.prompt, left, limit)
+                caption = caption_for(result, image, prompt_used or job.prompt, left, limit, helped=helped)
                 try:
-                    sent = await self._send_image(job.chat_id, image, caption)
+                    sent = await self._send_image(job.chat_id, image, caption, markup)
                 except TelegramAPIError as exc:
                     return Sent(ids, exc)
                 ids.append(sent.message_id)
         return Sent(ids)
 
-    async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
+    async def _send_image(
+        self, chat_id: int, image: GeneratedImage, caption: str, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
         """As a photo when Telegram will take it as one, otherwise (or when photos keep failing) as a
         file, so the image still arrives. 5xx and network errors are retried with backoff first."""
         extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
         file = BufferedInputFile(image.data, filename=f"image.{extension}")
         if _fits_photo(image.data):
             try:
-                return await with_retries(lambda: self._bot.send_photo(chat_id, file, caption=caption))
+                return await with_retries(
+                    lambda: self._bot.send_photo(chat_id, file, caption=caption, reply_markup=markup)
+                )
             except TelegramBadRequest as exc:
                 log.warning("photo rejected (%s); sending as a document", exc.message[:100])
             except PASSING_FAULTS as exc:
                 log.warning("photo not sent after retries (%s); sending as a document", type(exc).__name__)
-        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption))
+        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption, reply_markup=markup))
 
     async def clear_status(self, chat_id: int | None, message_id: int | None) -> None:
         if chat_id is None or message_id is None:
@@ -178,8 +190,18 @@ class Delivery:
             log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
 
 
-def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, left: int | None, limit: int) -> str:
-    """Model (and the fallback, if one made it), the escaped prompt cut to fit, and what is left today."""
+def caption_for(
+    result: GenerationResult,
+    image: GeneratedImage,
+    prompt: str,
+    left: int | None,
+    limit: int,
+    *,
+    helped: bool = False,
+) -> str:
+    """Model (and the fallback, if one made it), the escaped prompt cut to fit, and what is left today.
+
+    `helped`: `prompt` is prompt help's rewrite, and the caption says so."""
     made_by = model_title(image.step)
     upstream = image.model.rsplit("/", 1)[-1]
     head = f"{MODELS[image.step].emoji} <b>{html.escape(made_by)}</b> <i>({html.escape(upstream)})</i>\n"
@@ -197,6 +219,8 @@ def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, le
             )
             + "\n"
         )
+    if helped:
+        head += _("✨ Prompt help rewrote your description:") + "\n"
     if left is None:
         tail = "\n" + _("Images left today: unlimited")
     else:

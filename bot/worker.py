@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -23,15 +24,17 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
 from bot.delivery import Delivery, Sent
+from bot.describing import DescribeRunner
 from bot.draining import drain
 from bot.faults import is_outage
+from bot.prompt_step import PromptStep
 from bot.queue import JobQueue
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
 from bot.services.quota import QuotaService
 from bot.services.users import UserService
 from bot.web.metrics import Metrics
-from models import GenerationStatus
+from models import GenerationStatus, JobKind
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ class Worker:
         owner: str | None = None,
         metrics: Metrics | None = None,
         alerts: RefusalAlerts | None = None,
+        prompts: PromptStep | None = None,
+        describer: DescribeRunner | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -62,6 +67,8 @@ class Worker:
         self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
         self._alerts = alerts
+        self._prompts = prompts  # prompt help before a generate job's provider call
+        self._describer = describer  # describe jobs (JobKind.DESCRIBE)
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -95,7 +102,10 @@ class Worker:
             await self._settled(claimed)
             return True
         try:
-            await self._run(claimed)
+            if claimed.kind is JobKind.DESCRIBE and self._describer is not None:
+                await self._run_describe(claimed)
+            else:
+                await self._run(claimed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -153,7 +163,8 @@ class Worker:
         sent = False
         try:
             async with self._delivery.progress(job):
-                outcome = await self._generation.generate(job.request)
+                prompt = await self._prompts.prompt_for(job, self.owner) if self._prompts is not None else job.prompt
+                outcome = await self._generation.generate(dataclasses.replace(job.request, prompt=prompt))
             if isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.REFUSED:
                 settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.REFUSED, outcome)
                 if settled is not None:
@@ -167,7 +178,7 @@ class Worker:
                     await self._delivery.failed(job, outcome)
             else:
                 # Once sending starts, see it through: a stop now must not lose or repeat the image.
-                delivering = asyncio.ensure_future(self._deliver(job, outcome))
+                delivering = asyncio.ensure_future(self._deliver(job, outcome, prompt))
                 try:
                     settled, sent = await asyncio.shield(delivering)
                 except asyncio.CancelledError:
@@ -179,6 +190,20 @@ class Worker:
         finally:
             renewer.cancel()
         return settled, outcome, sent
+
+    async def _run_describe(self, job: JobView) -> None:
+        """A describe job (bot/describing.py) under the same lease, hand-back and promotion as any job."""
+        assert self._describer is not None
+        renewer = asyncio.create_task(self._keep_lease(job.id), name=f"lease-{job.id}")
+        try:
+            settled = await self._describer.run(job, self.owner)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._hand_back(job.id))
+            raise
+        finally:
+            renewer.cancel()
+        if settled is not None:
+            await self._queue.enqueue_many(settled.promoted)
 
     async def _alert(self, job: JobView) -> None:
         """The job is settled already: a failing alert is logged, never a reason to run the job again."""
@@ -205,7 +230,9 @@ class Worker:
         except Exception as exc:  # the sweep still finds it
             log.warning("generation %s: put back, but not re-enqueued (%s)", generation_id, type(exc).__name__)
 
-    async def _deliver(self, job: JobView, result: GenerationResult) -> tuple[Settled | None, bool]:
+    async def _deliver(
+        self, job: JobView, result: GenerationResult, prompt_used: str | None = None
+    ) -> tuple[Settled | None, bool]:
         """Send and settle; the flag says the sent message id was recorded by this worker."""
         made = len(result.images)
         left, limit = await self._left_after(job, made)
@@ -220,7 +247,7 @@ class Worker:
                 job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="LookupError"
             )
             return settled, False
-        sent = await self._delivery.send_images(job, result, left, limit)
+        sent = await self._delivery.send_images(job, result, left, limit, prompt_used=prompt_used)
         if sent.first is None:
             return await self._undelivered(job, result, sent), False
         delivered = len(sent.message_ids)

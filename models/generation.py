@@ -53,6 +53,9 @@ class Generation(Base):
     parent_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("generations.id", ondelete="SET NULL"))
     # Telegram file_id of the photo a job works on (edit, upscale, describe); the worker downloads it.
     input_file_id: Mapped[str | None] = mapped_column(String(256))
+    # What the job really worked from, written by the worker before the provider call so a re-run
+    # reuses it: the prompt after prompt help (generate), or the description a vision model gave (describe).
+    prompt_used: Mapped[str | None] = mapped_column(Text)
     model_requested: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str | None] = mapped_column(String(32))
     model_used: Mapped[str | None] = mapped_column(String(128))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UtcDateTime
@@ -31,6 +31,8 @@ class User(Base):
     expiry_warned_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The quota day the admins were last told about this user's refusals: at most one alert a day.
     refusal_alert_day: Mapped[date | None] = mapped_column(Date)
+    # Prompt help (/prompthelp): non-English prompts translated, short ones enriched, before generation.
+    prompt_help: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())

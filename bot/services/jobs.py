@@ -142,8 +142,11 @@ class GenerationJobs:
         kind: JobKind = JobKind.GENERATE,
         parent_id: int | None = None,
         input_file_id: str | None = None,
+        charge: bool = True,
     ) -> Submitted:
-        """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
+        """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing.
+
+        `charge=False` (a free job, e.g. describe with DESCRIBE_FREE=1) reserves no unit and keeps none."""
         options = options or ImageOptions()
         required = MODELS[model].min_level
         if not level.allows(required):
@@ -160,8 +163,8 @@ class GenerationJobs:
             if cap and active >= cap and waiting >= self._settings.queue_max_per_user:
                 return Submitted(SubmitStatus.TOO_MANY, ahead=active + waiting)
             status = GenerationStatus.WAITING if cap and (active >= cap or waiting) else GenerationStatus.QUEUED
-            reservation = await self._quota.reserve(user_id, level, options.count, session=session)
-            if reservation is None:
+            reservation = await self._quota.reserve(user_id, level, options.count, session=session) if charge else None
+            if charge and reservation is None:
                 await session.rollback()
                 return Submitted(SubmitStatus.LIMIT_REACHED, quota=await self._quota.status(user_id, level))
             now = self._clock.now()
@@ -176,9 +179,9 @@ class GenerationJobs:
                 model_requested=model.value,
                 attempts=[],
                 status=status,
-                quota_day=reservation.day,
+                quota_day=reservation.day if reservation is not None else None,
                 created_at=now,
-                units=options.count,
+                units=options.count if charge else 0,
                 options=_options_dict(options),
                 level=level.value,
                 priority=level.rank,
@@ -283,9 +286,7 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(
-        self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None
-    ) -> bool:
+    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> bool:
         """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
 
         `delivered` images went out: the units of the others are released in this same write, so the

@@ -43,6 +43,8 @@ from typing import Any, ClassVar, Self
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.router import FakeRouterChat
+
 RGB = tuple[int, int, int]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -468,6 +470,7 @@ class FakeReplicate(FakeServer):
         self._files: dict[str, bytes] = {}
         self._file_behaviours: dict[str, Behaviour] = {}  # "huge", "bomb", "stall" output files
         self._pending_polls: dict[str, int] = {}
+        self.chat = FakeRouterChat()  # the router's OpenAI-compatible chat endpoint (tests/fakes/router.py)
 
     def color_for(self, model: str) -> RGB:
         return self.colors.get(model, self.color)
@@ -483,6 +486,7 @@ class FakeReplicate(FakeServer):
             app.router.add_post(prefix + "/v1/models/{owner}/{name}/predictions", self._create)
             app.router.add_get(prefix + "/v1/predictions/{id}", self._get)
         app.router.add_get("/files/{file}", self._file)
+        self.chat.add_routes(app)
 
     def _error_body(self, status: int) -> Any:
         return {"title": f"fake replicate error {status}", "detail": f"fake replicate error {status}", "status": status}

@@ -1,0 +1,97 @@
+"""Prompt help's state: each user's switch, and what each job really worked from (`prompt_used`).
+
+For a generate job `prompt_used` is the prompt after prompt help; for a describe job it is the
+description the vision model gave. The worker writes it before going on, so a job run again after
+a restart reuses it instead of asking the model twice (and an answer is never paid for twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from bot.catalog import ModelId
+from bot.db import SessionFactory
+from models import Generation, GenerationStatus, JobKind, User
+
+
+@dataclass(frozen=True, slots=True)
+class JobText:
+    """What a result's buttons need of the job behind it."""
+
+    generation_id: int
+    kind: JobKind
+    prompt: str
+    prompt_used: str | None
+    model: ModelId
+    status: GenerationStatus
+
+
+class PromptRecords:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    # --- the user's switch ----------------------------------------------------------------------
+
+    async def enabled(self, user_id: int) -> bool:
+        async with self._sessions() as session:
+            return bool(await session.scalar(select(User.prompt_help).where(User.id == user_id)))
+
+    async def set_enabled(self, user_id: int, on: bool) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(prompt_help=on))
+
+    async def toggle(self, user_id: int) -> bool:
+        """Flip the switch in one statement; the new value."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(User).where(User.id == user_id).values(prompt_help=~User.prompt_help).returning(User.prompt_help)
+            )
+            return bool(result.scalar_one_or_none())
+
+    # --- per job --------------------------------------------------------------------------------
+
+    async def used(self, generation_id: int) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Generation.prompt_used).where(Generation.id == generation_id))
+
+    async def record(self, generation_id: int, owner: str, text: str) -> bool:
+        """Store what the job works from; only by the worker holding the job (False otherwise)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Generation)
+                .where(
+                    Generation.id == generation_id,
+                    Generation.lease_owner == owner,
+                    Generation.status == GenerationStatus.RUNNING,
+                )
+                .values(prompt_used=text)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pin_original(self, generation_id: int) -> None:
+        """This job draws from the user's own words: prompt help is off for it whatever the switch says."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Generation).where(Generation.id == generation_id).values(prompt_used=Generation.prompt)
+            )
+
+    async def job_text(self, generation_id: int, user_id: int) -> JobText | None:
+        """The job if it is this user's (a button never acts on someone else's job)."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        Generation.kind,
+                        Generation.prompt,
+                        Generation.prompt_used,
+                        Generation.model_requested,
+                        Generation.status,
+                    ).where(Generation.id == generation_id, Generation.user_id == user_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        kind, prompt, used, model, status = row
+        return JobText(generation_id, JobKind(kind), prompt, used, ModelId(model), GenerationStatus(status))

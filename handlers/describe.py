@@ -1,0 +1,138 @@
+"""/describe: a photo described in words by a vision model, and "Generate from this".
+
+/describe puts the chat in describe mode (an FSM state): every photo sent then is described, until
+/cancel or a text prompt. A photo captioned /describe works at any time. The work is a job of kind
+DESCRIBE like any prompt (level, limit, queue, refunds): the worker fetches and describes the photo.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.photos import pick_photo
+from bot.queue import JobQueue
+from bot.services.generation import MAX_PROMPT_CHARS
+from bot.services.jobs import GenerationJobs, SubmitStatus
+from bot.services.prompts import PromptRecords
+from bot.services.users import UserService, UserView
+from bot.texts import truncate
+from handlers.follow_up import start_job
+from handlers.generate import _enqueue_or_withdraw, _refused
+from keyboards.describe import DescribeButton
+from models import JobKind
+
+DESCRIBE_PROMPT = "(describe a photo)"  # stored as the job's prompt; the photo is input_file_id
+
+
+class DescribeFlow(StatesGroup):
+    waiting_photo = State()
+
+
+def router_factory() -> Router:
+    router = Router(name="describe")
+    private = F.chat.type == ChatType.PRIVATE
+    router.message.register(on_photo, private, F.photo, F.caption.startswith("/describe"))
+    router.message.register(on_describe, Command("describe"))
+    router.message.register(on_photo, private, F.photo, DescribeFlow.waiting_photo)
+    router.callback_query.register(on_generate_from, DescribeButton.filter())
+    return router
+
+
+def _unavailable() -> str:
+    return _("Describing photos is not available on this bot at the moment.")
+
+
+async def on_describe(message: Message, state: FSMContext, settings: Settings) -> None:
+    if settings.hf_token is None:
+        await message.answer(_unavailable())
+        return
+    await state.set_state(DescribeFlow.waiting_photo)
+    await message.answer(_("📷 Send me a photo and I will describe it in words. /cancel to stop."))
+
+
+async def on_photo(
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    settings: Settings,
+) -> None:
+    """Check the photo's reported size, reserve (unless DESCRIBE_FREE) and queue; the worker does the rest."""
+    if settings.hf_token is None:
+        await message.answer(_unavailable())
+        return
+    size = pick_photo(message.photo or [], settings.provider_max_bytes)
+    if size is None:
+        await message.answer(_("This photo is too large for me to look at. Nothing was charged."))
+        return
+    fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
+    if fresh is None or fresh.is_banned:
+        users.forget(user.id)
+        return
+    submitted = await jobs.submit(
+        user_id=fresh.id,
+        chat_id=message.chat.id,
+        level=fresh.level,
+        prompt=DESCRIBE_PROMPT,
+        model=fresh.chosen_model,
+        locale=fresh.language_code,
+        kind=JobKind.DESCRIBE,
+        input_file_id=size.file_id,
+        charge=not settings.describe_free,
+    )
+    if not submitted.accepted or submitted.generation_id is None:
+        await _refused(message, submitted, fresh, clock)
+        return
+    if submitted.status is SubmitStatus.QUEUED:
+        text = _("🔎 Looking at your photo…")
+    else:
+        text = _("⏳ Queued: I will look at your photo when your current request is done.")
+    status: Message | None = None
+    try:
+        status = await message.answer(text)
+        await jobs.set_status_message(submitted.generation_id, status.message_id)
+    finally:  # the job is paid for: it runs even if the status line could not be shown
+        if submitted.status is SubmitStatus.QUEUED:
+            await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)
+
+
+async def on_generate_from(
+    callback: CallbackQuery,
+    callback_data: DescribeButton,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    prompts: PromptRecords,
+    clock: Clock,
+) -> None:
+    """A prompt job whose prompt is the description, for the user's chosen model."""
+    job = await prompts.job_text(callback_data.generation_id, user.id)
+    usable = job is not None and job.kind is JobKind.DESCRIBE and bool(job.prompt_used)
+    if job is None or not usable or job.prompt_used is None or not isinstance(callback.message, Message):
+        await callback.answer(_("This button is outdated. Send /generate for a fresh menu."))
+        return
+    await callback.answer()
+    fresh = await users.get(user.id)
+    if fresh is None or fresh.is_banned:
+        return
+    submitted = await jobs.submit(
+        user_id=fresh.id,
+        chat_id=callback.message.chat.id,
+        level=fresh.level,
+        prompt=truncate(job.prompt_used, MAX_PROMPT_CHARS),
+        model=fresh.chosen_model,
+        locale=fresh.language_code,
+        parent_id=job.generation_id,
+    )
+    await start_job(callback.message, submitted, fresh, fresh.chosen_model, jobs, queue, clock)

@@ -1,0 +1,35 @@
+"""Prompt help's buttons: the on/off switch (for /prompthelp, and a row /settings can reuse) and
+"use my own words" under a result made from a rewritten prompt."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from keyboards.results import ResultAction, ResultButton
+
+
+class PromptHelpSwitch(CallbackData, prefix="ph"):
+    on: bool  # the value the button sets (not a toggle: a double tap cannot flip it back)
+
+
+def prompt_help_button(on: bool) -> InlineKeyboardButton:
+    """The switch as it stands now; pressing it sets the other value."""
+    text = _("✨ Prompt help: on") if on else _("✨ Prompt help: off")
+    return InlineKeyboardButton(text=text, callback_data=PromptHelpSwitch(on=not on).pack())
+
+
+def prompt_help_keyboard(on: bool) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[prompt_help_button(on)]])
+
+
+def original_prompt_button(generation_id: int) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=_("↩️ Use my own words"),
+        callback_data=ResultButton(action=ResultAction.ORIGINAL_PROMPT, generation_id=generation_id).pack(),
+    )
+
+
+def original_prompt_keyboard(generation_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[original_prompt_button(generation_id)]])

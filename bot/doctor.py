@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.app import build_providers
+from bot.app import build_providers, build_router_chat
+from bot.assist.errors import RouterProblem
+from bot.assist.status import model_status, status_line
 from bot.catalog import CHAIN_ORDER, MODELS, ModelId
 from bot.config import Settings
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError, provider_for
@@ -58,6 +60,16 @@ async def check_models(settings: Settings, models: list[ModelId]) -> list[tuple[
     return results
 
 
+async def check_router_models(settings: Settings) -> list[tuple[str, str, RouterProblem | None]]:
+    """PROMPT_MODEL and VISION_MODEL on the HF router, in the router errors' vocabulary (bot/assist/errors.py)."""
+    chat = build_router_chat(settings)
+    checks = (
+        ("Prompt help", settings.prompt_model, settings.prompt_timeout),
+        ("Describe", settings.vision_model, settings.vision_timeout),
+    )
+    return [(label, model, await model_status(chat, model, seconds)) for label, model, seconds in checks]
+
+
 async def doctor_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         models = [ModelId(m) for m in args.model] if args.model else list(CHAIN_ORDER)
@@ -67,6 +79,8 @@ async def doctor_command(settings: Settings, args: argparse.Namespace) -> int:
     results = await check_models(settings, models)
     for model, ok, note in results:
         print(f"{'OK  ' if ok else 'FAIL'} {MODELS[model].title:<18} {note}")
+    for label, router_model, problem in await check_router_models(settings):
+        print(f"{'OK  ' if problem is None else 'FAIL'} {label:<18} {router_model}: {status_line(problem)}")
     working = [m for m, ok, _ in results if ok]
     if not working:
         print("Recommendation: no provider works; Pollinations needs no key, so check network access first.")

@@ -4,8 +4,8 @@ since the real router serves both `/replicate/...` and `/v1/chat/completions`).
 - `POST /v1/chat/completions` with `{"model", "messages", ...}` → `{"choices": [{"message": ...}]}`.
 - Every request's JSON body and Authorization header is kept in `.requests`.
 - `reply(model, text)` sets what a model answers (default: "Fake answer from <model>.").
-- `fail(status, model=...)` makes a model (or every model) answer `status` with the router's own
-  error bodies (401 bad key, 403 gated, 404 no such model, 429 credits/rate, 503 loading);
+- `fail(status, model=..., times=...)` makes a model (or every model) answer `status` with the
+  router's own error bodies (401 bad key, 403 gated, 404 no such model, 429 credits/rate, 503 loading);
   `delay(seconds)` holds answers back to trip timeouts.
 """
 
@@ -69,20 +69,25 @@ class FakeRouterChat:
         self.requests: list[ChatRequest] = []
         self.replies: dict[str, str] = {}
         self._failures: dict[str | None, tuple[int, Any]] = {}
+        self._failures_left: dict[str | None, int] = {}  # absent: fail until clear()
         self._delay = 0.0
 
     def reply(self, model: str, text: str) -> None:
         self.replies[model] = text
 
-    def fail(self, status: int, *, model: str | None = None, body: Any = None) -> None:
-        """Answer `status` for `model` (None: every model) until `clear()`."""
+    def fail(self, status: int, *, model: str | None = None, body: Any = None, times: int | None = None) -> None:
+        """Answer `status` for `model` (None: every model) `times` times, or until `clear()`."""
         self._failures[model] = (status, body)
+        self._failures_left.pop(model, None)
+        if times is not None:
+            self._failures_left[model] = times
 
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
     def clear(self) -> None:
         self._failures.clear()
+        self._failures_left.clear()
         self._delay = 0.0
 
     def for_model(self, model: str) -> list[ChatRequest]:
@@ -98,7 +103,12 @@ class FakeRouterChat:
         self.requests.append(ChatRequest(model, messages, body, request.headers.get("Authorization")))
         if self._delay:
             await asyncio.sleep(self._delay)
-        failure = self._failures.get(model) or self._failures.get(None)
+        key = model if model in self._failures else None
+        failure = self._failures.get(key)
+        if failure is not None and key in self._failures_left:
+            self._failures_left[key] -= 1
+            if self._failures_left[key] <= 0:
+                del self._failures[key], self._failures_left[key]
         if failure is not None:
             status, error = failure
             if error is None:

@@ -278,7 +278,11 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
-        prompts=PromptStep(services.prompts, build_prompt_helper(services.settings)),
+        prompts=PromptStep(
+            services.prompts,
+            build_prompt_helper(services.settings),
+            build_safety_policy(services.settings).blocked_terms,
+        ),
         describer=DescribeRunner(
             bot,
             i18n,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from bot.assist.prompt_help import PromptHelper
+from bot.safety import BlockedTerms
 from bot.services.jobs import JobView
 from bot.services.prompts import PromptRecords
 from models import JobKind
@@ -19,9 +20,11 @@ log = logging.getLogger(__name__)
 
 
 class PromptStep:
-    def __init__(self, records: PromptRecords, helper: PromptHelper) -> None:
+    def __init__(self, records: PromptRecords, helper: PromptHelper, blocked: BlockedTerms | None = None) -> None:
         self._records = records
         self._helper = helper
+        # A prompt the word list refuses is not rewritten: a translation must not launder a listed term.
+        self._blocked = blocked or BlockedTerms()
 
     async def prompt_for(self, job: JobView, owner: str) -> str:
         """The prompt to generate from: stored, rewritten (and stored), or the user's own."""
@@ -30,7 +33,9 @@ class PromptStep:
         stored = await self._records.used(job.id)
         if stored is not None:
             return stored
-        if not self._helper.available or not await self._records.enabled(job.user_id):
+        if not self._helper.available or self._blocked.match(job.prompt) is not None:
+            return job.prompt
+        if not await self._records.enabled(job.user_id):
             return job.prompt
         rewritten = await self._helper.rewrite(job.prompt)
         used = rewritten or job.prompt

@@ -21,7 +21,7 @@ from bot.services.jobs import GenerationJobs
 from bot.services.prompts import PromptRecords
 from bot.services.users import UserService, UserView
 from handlers.follow_up import start_job
-from keyboards.prompt_help import PromptHelpSwitch, prompt_help_keyboard
+from keyboards.prompt_help import PromptHelpSwitch, prompt_help_keyboard, with_switch
 from keyboards.results import ResultAction, ResultButton
 from models import JobKind
 
@@ -61,14 +61,19 @@ async def on_switch(
     # Answer first: a callback left waiting while the database is busy expires.
     await callback.answer(_("Prompt help is on.") if on else _("Prompt help is off."))
     await prompts.set_enabled(user.id, on)
-    if isinstance(callback.message, Message):
-        try:
-            await callback.message.edit_text(
+    message = callback.message
+    if not isinstance(message, Message):
+        return
+    try:
+        if callback_data.panel:
+            await message.edit_text(
                 prompt_help_text(on, settings.hf_token is not None), reply_markup=prompt_help_keyboard(on)
             )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:
-                log.debug("prompt help switch not redrawn: %s", exc.message[:100])
+        elif message.reply_markup is not None:  # a row on another screen: only this button changes
+            await message.edit_reply_markup(reply_markup=with_switch(message.reply_markup, on))
+    except TelegramBadRequest as exc:
+        if "not modified" not in exc.message:
+            log.debug("prompt help switch not redrawn: %s", exc.message[:100])
 
 
 async def on_original_prompt(

@@ -33,10 +33,10 @@ def gemini_prompts(h: Harness) -> list[str]:
 async def switch_on(h: Harness, user: FakeUser) -> None:
     await h.say(user, "/prompthelp")
     panel = h.tg.sent_messages(user.id)[-1]
-    assert panel.callback_datas == ["ph:1"]  # off now; the button turns it on
-    await h.click(user, "ph:1", message_id=panel.result["message_id"])
+    assert panel.callback_datas == ["ph:1:1"]  # off now; the button turns it on
+    await h.click(user, "ph:1:1", message_id=panel.result["message_id"])
     redrawn = h.tg.message_state(user.id, panel.result["message_id"])
-    assert redrawn is not None and redrawn["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "ph:0"
+    assert redrawn is not None and redrawn["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "ph:0:1"
 
 
 async def test_a_russian_prompt_is_translated_and_the_original_is_one_tap_away(

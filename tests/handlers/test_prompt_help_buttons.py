@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import select
 
+from bot.i18n import create_i18n
+from keyboards.prompt_help import prompt_help_button
 from models import Generation
 from tests.fakes.telegram import FakeUser
 
@@ -27,15 +30,33 @@ async def test_the_switch_is_stored_per_user_and_a_double_tap_keeps_it(make_bot:
     prompts = b.services.prompts
     await b.feed(b.tg.message(ANN, "/prompthelp"))
     panel = b.tg.sent_messages(ANN.id)[-1]
-    assert "Now: off." in panel.params["text"] and panel.callback_datas == ["ph:1"]
+    assert "Now: off." in panel.params["text"] and panel.callback_datas == ["ph:1:1"]
     assert "not available" in panel.params["text"]  # no HF_TOKEN here: the user is told their words are used
     for _ in range(2):  # a double tap sets "on" twice, it does not flip back
-        await b.feed(b.tg.callback(ANN, "ph:1", message_id=panel.result["message_id"]))
+        await b.feed(b.tg.callback(ANN, "ph:1:1", message_id=panel.result["message_id"]))
     assert await prompts.enabled(ANN.id) and not await prompts.enabled(BOB.id)
     state = b.tg.message_state(ANN.id, panel.result["message_id"])
     assert state is not None and "Now: on." in state["text"]
-    await b.feed(b.tg.callback(ANN, "ph:0", message_id=panel.result["message_id"]))
+    await b.feed(b.tg.callback(ANN, "ph:0:1", message_id=panel.result["message_id"]))
     assert not await prompts.enabled(ANN.id)
+
+
+async def test_the_switch_works_as_a_row_on_another_screen(make_bot: BotFactory) -> None:
+    """How a settings screen reuses it: its own text and buttons stay, only the switch is redrawn."""
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+    i18n = create_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        other = InlineKeyboardButton(text="Model", callback_data="pick:flux-dev")
+        markup = InlineKeyboardMarkup(inline_keyboard=[[other], [prompt_help_button(False)]])
+    screen = await b.bot.send_message(ANN.id, "Settings", reply_markup=markup)
+    await b.feed(b.tg.callback(ANN, "ph:1:0", message_id=screen.message_id))
+    assert await b.services.prompts.enabled(ANN.id)
+    state = b.tg.message_state(ANN.id, screen.message_id)
+    assert state is not None and state["text"] == "Settings"
+    rows = state["reply_markup"]["inline_keyboard"]
+    assert rows[0][0]["callback_data"] == "pick:flux-dev"
+    assert (rows[1][0]["text"], rows[1][0]["callback_data"]) == ("✨ Prompt help: on", "ph:0:0")
 
 
 async def test_the_panel_speaks_russian(make_bot: BotFactory) -> None:

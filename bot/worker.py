@@ -102,7 +102,7 @@ class Worker:
             await self._settled(claimed)
             return True
         try:
-            if claimed.kind is JobKind.DESCRIBE and self._describer is not None:
+            if claimed.kind is JobKind.DESCRIBE:
                 await self._run_describe(claimed)
             else:
                 await self._run(claimed)
@@ -193,7 +193,15 @@ class Worker:
 
     async def _run_describe(self, job: JobView) -> None:
         """A describe job (bot/describing.py) under the same lease, hand-back and promotion as any job."""
-        assert self._describer is not None
+        if self._describer is None:  # never an image from the placeholder prompt: refunded instead
+            log.error("generation %s: a describe job, but this worker cannot describe", job.id)
+            settled = await self._jobs.finish(
+                job.id, self.owner, GenerationStatus.FAILED, None, error_class="NoDescriber"
+            )
+            if settled is not None:
+                await self._delivery.clear_status(job.chat_id, job.status_message_id)
+                await self._queue.enqueue_many(settled.promoted)
+            return
         renewer = asyncio.create_task(self._keep_lease(job.id), name=f"lease-{job.id}")
         try:
             settled = await self._describer.run(job, self.owner)

@@ -25,7 +25,7 @@ from bot.levels import Level
 from bot.services.payments import PaymentService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
-from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate
+from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate, user_label
 from keyboards.moderation import BanUser
 from models import PaymentStatus
 
@@ -84,11 +84,6 @@ async def _find(message: Message, users: UserService, ref: str) -> UserView | No
     return target
 
 
-def _who(user: UserView) -> str:
-    """The user's name isolated (see bot.texts.isolate), then their id."""
-    return f"{isolate(user.display_name)} ({user.id})"
-
-
 async def on_setlevel(
     message: Message, command: CommandObject, users: UserService, bot: Bot, i18n_core: I18n, clock: Clock
 ) -> None:
@@ -111,17 +106,11 @@ async def on_setlevel(
         if days is None:
             await message.answer(_("Days must be a whole number from 1 to {max}.").format(max=MAX_DAYS))
             return
-    try:
-        updated = await users.set_level(target.id, level, days)
-    except PermissionError:
-        await message.answer(
-            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        )
-        return
+    updated = await users.set_level(target.id, level, days)  # AdminProtected: answered by the error router
     until = format_date(updated.level_until, clock.tz) if updated.level_until else None
     await message.answer(
         _("{who}: level {level}{until}.").format(
-            who=_who(updated),
+            who=user_label(updated),
             level=level_name(level),
             until=_(" until {date}").format(date=until) if until else "",
         )
@@ -156,7 +145,7 @@ async def on_user(
     level = level_with_end(target.level, target.level_until, clock.tz)
     yes, no = _("yes"), _("no")
     lines = [
-        f"<b>{_who(target)}</b>",
+        f"<b>{user_label(target)}</b>",
         _("Level: {level}").format(level=level),
         _("Today: {used} of {limit}").format(used=report.quota.used, limit=limit_text(report.quota.limit)),
         _("Total: {delivered} delivered, {failed} failed").format(
@@ -232,14 +221,8 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
     if target is None:
         return
     reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
-    try:
-        await users.set_ban(target.id, True, reason)
-    except PermissionError:
-        await message.answer(
-            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        )
-        return
-    await message.answer(_("{who} is banned.").format(who=_who(target)))
+    await users.set_ban(target.id, True, reason)  # AdminProtected: answered by the error router
+    await message.answer(_("{who} is banned.").format(who=user_label(target)))
 
 
 async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: UserService) -> None:
@@ -250,13 +233,8 @@ async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: 
         text = _("No such user: {ref}. They must have started the bot.").format(ref=callback_data.user_id)
         await callback.answer(text, show_alert=True)
         return
-    try:
-        banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
-    except PermissionError:
-        text = _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        await callback.answer(html.unescape(text), show_alert=True)  # a callback answer is plain text
-        return
-    done = _("{who} is banned.").format(who=_who(banned))
+    banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
+    done = _("{who} is banned.").format(who=user_label(banned))
     await callback.answer(html.unescape(done))
     message = callback.message
     if isinstance(message, Message) and message.html_text:
@@ -275,7 +253,7 @@ async def on_unban(message: Message, command: CommandObject, users: UserService)
     if target is None:
         return
     await users.set_ban(target.id, False)
-    await message.answer(_("{who} is unbanned.").format(who=_who(target)))
+    await message.answer(_("{who} is unbanned.").format(who=user_label(target)))
 
 
 async def on_broadcast(
@@ -365,7 +343,7 @@ async def on_refund(
     level = level_with_end(target.level, target.level_until, clock.tz)
     await message.answer(
         _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
-            stars=info.amount, who=_who(target), days=info.days_taken, level=level
+            stars=info.amount, who=user_label(target), days=info.days_taken, level=level
         )
     )
 

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.errors import UserNotFound
 from bot.services.sql import insert_for
 from bot.services.users import UserService, UserView
 from models import Payment, PaymentStatus, User
@@ -148,7 +149,7 @@ class PaymentService:
                     return None
             user = await session.get(User, row.user_id, with_for_update=credited)
             if user is None:
-                raise LookupError(row.user_id)
+                raise UserNotFound(row.user_id)
             if credited and row.days:
                 self._users.apply_days(user, row.days)
                 await session.flush()
@@ -238,7 +239,7 @@ class PaymentService:
             info = _info(row)
             user = await session.get(User, row.user_id, with_for_update=True)
             if user is None:
-                raise LookupError(row.user_id)
+                raise UserNotFound(row.user_id)
             if info.days_taken:
                 self._users.apply_days(user, -info.days_taken)
                 await session.flush()

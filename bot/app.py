@@ -53,6 +53,7 @@ from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
 from bot.services.user_cache import UserViewCache
@@ -135,6 +136,7 @@ class Services:
     owner: str  # this process, as lease holder and job worker
     reports: ReportService
     payments: PaymentService
+    refunds: RefundService
     broadcaster: Broadcaster
     refusals: RefusalService
 
@@ -150,6 +152,7 @@ class Services:
             "queue": self.queue,
             "reports": self.reports,
             "payments": self.payments,
+            "refunds": self.refunds,
             "broadcaster": self.broadcaster,
         }
 
@@ -185,6 +188,7 @@ async def build_services(
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
+    payments = PaymentService(sessions, users, settings.subscription_plans, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -200,7 +204,8 @@ async def build_services(
         coordination=coordination,
         owner=owner,
         reports=ReportService(sessions, quota, clock),
-        payments=PaymentService(sessions, users, settings.subscription_plans, clock),
+        payments=payments,
+        refunds=RefundService(payments, users),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
     )

@@ -171,13 +171,18 @@ class Services:
 
 
 async def build_services(
-    settings: Settings, clock: Clock | None = None, providers: list[ImageProvider] | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    providers: list[ImageProvider] | None = None,
+    *,
+    migrate: bool = True,
 ) -> Services:
-    """Open the database (migrating it to head) and wire the services."""
+    """Open the database (migrating it to head unless `migrate` is False: done already) and wire the services."""
     policy = build_safety_policy(settings)  # first: a bad word list stops start-up before anything opens
     clock = clock or Clock(settings.timezone)
     engine = create_engine(settings.database_url, **engine_options(settings))
-    await run_migrations(engine)
+    if migrate:
+        await run_migrations(engine)
     sessions = create_session_factory(engine, settings.bulk_db_slots or default_bulk_slots(settings.database_url))
     leases = Leases(sessions, clock)
     owner = instance_owner()
@@ -340,12 +345,14 @@ class BotApp:
         self._stop_consuming = asyncio.Event()
 
     @classmethod
-    async def create(cls, settings: Settings, clock: Clock | None = None, **bot_kwargs: Any) -> BotApp:
+    async def create(
+        cls, settings: Settings, clock: Clock | None = None, *, migrate: bool = True, **bot_kwargs: Any
+    ) -> BotApp:
         if settings.bot_token is None:
             raise ValueError("BOT_TOKEN is required")
         if settings.workers == 0 and settings.redis_url is None:
             raise ValueError("WORKERS=0 needs REDIS_URL: without a shared queue nothing would run the jobs")
-        services = await build_services(settings, clock)
+        services = await build_services(settings, clock, migrate=migrate)
         bot = create_bot(
             settings.bot_token.get_secret_value(),
             settings.telegram_api_url,

@@ -81,7 +81,6 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
         print("Configuration error: WORKERS=0 needs REDIS_URL, or nothing would run the jobs", file=sys.stderr)
         return 2
     from aiogram.exceptions import TelegramUnauthorizedError
-    from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
 
     migrated = _migrate_in_child(settings)
@@ -115,14 +114,22 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
     except CoordinationUnavailable as exc:
         print(f"{exc}: check REDIS_URL", file=sys.stderr)
         return 1
-    except RedisError as exc:
-        # No URL or message: either may carry a password.
-        print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)
-        return 1
     except (SQLAlchemyError, OSError) as exc:
         print(f"Could not open the database ({type(exc).__name__}): check DATABASE_URL", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if not _is_redis_error(exc):
+            raise
+        # No URL or message: either may carry a password.
+        print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)
+        return 1
     return 0
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    """redis is imported only with REDIS_URL (about 6 MiB otherwise never loaded)."""
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.RedisError)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -42,14 +42,6 @@ class PromptRecords:
         async with self._sessions.begin() as session:
             await session.execute(update(User).where(User.id == user_id).values(prompt_help=on))
 
-    async def toggle(self, user_id: int) -> bool:
-        """Flip the switch in one statement; the new value."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(User).where(User.id == user_id).values(prompt_help=~User.prompt_help).returning(User.prompt_help)
-            )
-            return bool(result.scalar_one_or_none())
-
     # --- per job --------------------------------------------------------------------------------
 
     async def used(self, generation_id: int) -> str | None:

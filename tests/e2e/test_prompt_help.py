@@ -3,6 +3,7 @@ router's chat endpoint, and the real google-genai client against the fake Gemini
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -120,3 +121,27 @@ async def test_without_the_switch_no_chat_model_is_asked(tmp_path: Path, clock: 
         await h.say(ANN, "sleepy fox")
         assert json.dumps(h.replicate.chat.requests[-1].messages).count("sleepy fox") == 1
         assert gemini_prompts(h)[-1].startswith("A small red fox curled up")
+
+
+async def test_a_restart_mid_job_reuses_the_stored_rewrite(tmp_path: Path, clock: ManualClock) -> None:
+    """The rewrite is on the row before the image model is called: the resumed job does not ask again."""
+    async with Harness(tmp_path, clock, PROMPT_MODEL=PROMPT_MODEL, SHUTDOWN_GRACE=0, GEMINI_TIMEOUT=30) as h:
+        h.replicate.chat.reply(PROMPT_MODEL, TRANSLATED)
+        await switch_on(h, IVAN)
+        h.gemini.behave("delay", seconds=60)
+        await h.tg.send_text(IVAN, RUSSIAN)
+        for _ in range(300):  # the worker has asked the image model: prompt help is behind it
+            if h.gemini.requests:
+                break
+            await asyncio.sleep(0.05)
+        assert h.gemini.requests
+        h.gemini.behave("ok")
+        await h.restart()  # no grace: the running job is handed back and resumed at start-up
+        await h.settle()
+        [photo] = h.photos(IVAN)
+        assert TRANSLATED in photo.result["caption"]
+        assert len(h.replicate.chat.for_model(PROMPT_MODEL)) == 1
+        assert gemini_prompts(h) == [TRANSLATED, TRANSLATED]
+        [generation] = await h.generations()
+        assert (generation.status, generation.job_attempts) == ("delivered", 1)
+        assert await h.used_today(IVAN.id) == 1

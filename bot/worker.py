@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -202,14 +203,21 @@ class Worker:
                 await self._delivery.clear_status(job.chat_id, job.status_message_id)
                 await self._queue.enqueue_many(settled.promoted)
             return
+        if job.enqueued_at is not None:
+            self._metrics.job_started((self._clock.now() - job.enqueued_at).total_seconds())
+        started = time.monotonic()
         renewer = asyncio.create_task(self._keep_lease(job.id), name=f"lease-{job.id}")
         try:
-            settled = await self._describer.run(job, self.owner)
+            with self._metrics.in_flight():
+                settled = await self._describer.run(job, self.owner)
         except asyncio.CancelledError:
             await asyncio.shield(self._hand_back(job.id))
             raise
         finally:
             renewer.cancel()
+        status = settled.status.value if settled is not None else "lease_lost"
+        provider = "hf-router" if status == GenerationStatus.DELIVERED.value else None
+        self._metrics.job_finished(JobKind.DESCRIBE.value, provider, status, time.monotonic() - started, None)
         if settled is not None:
             await self._queue.enqueue_many(settled.promoted)
 

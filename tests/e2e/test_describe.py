@@ -52,6 +52,9 @@ async def test_the_photo_reaches_the_vision_model_and_the_description_can_be_dra
         assert generation.prompt_used == DESCRIPTION and generation.sent_message_id == answer.result["message_id"]
         assert await h.used_today(ANN.id) == 1
         assert h.gemini.requests == []  # describing draws nothing
+        assert h.app is not None
+        metrics = (await h.app.metrics.render()).decode()
+        assert 'model="describe",provider="hf-router",status="delivered"' in metrics
 
         mark = h.tg.mark()
         await h.click(ANN, f"dsc:{generation.id}", message_id=answer.result["message_id"])

@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.services.quota import QuotaService, QuotaStatus
 from bot.services.users import UserView
-from models import Generation, GenerationStatus, User
+from models import Generation, GenerationStatus, JobKind, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,9 @@ class ReportService:
             active_today = await session.scalar(select(func.count()).where(User.last_seen_at >= today)) or 0
             new_users = await session.scalar(select(func.count()).where(User.created_at >= since)) or 0
             in_window = (Generation.created_at >= since, Generation.source == "telegram")
-            delivered = (*in_window, Generation.status == GenerationStatus.DELIVERED)
+            # Images only: a delivered describe job is a text answer (issue 11), not a picture by its model.
+            images = Generation.kind != JobKind.DESCRIBE
+            delivered = (*in_window, Generation.status == GenerationStatus.DELIVERED, images)
             by_model = await _counts(session, Generation.model_requested, delivered)
             by_provider = await _counts(session, Generation.provider, delivered)
             fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))

@@ -178,3 +178,16 @@ async def test_without_an_hf_token_describe_says_it_is_unavailable(tmp_path: Pat
         assert "not available" in h.texts(ANN)[-1]
         await h.push(h.tg.photo(ANN, make_image((1, 1, 1))))
         assert await h.generations() == []
+
+
+async def test_stats_count_images_not_descriptions(tmp_path: Path, clock: ManualClock) -> None:
+    async with Harness(tmp_path, clock, VISION_MODEL=VISION) as h:
+        await describe(h, ANN, make_image((3, 3, 3)))
+        await h.say(ANN, "a fox")
+        assert [(g.kind, g.status) for g in await h.generations()] == [
+            ("describe", "delivered"),
+            ("generate", "delivered"),
+        ]
+        assert h.app is not None
+        stats = await h.app.services.reports.stats()
+        assert (stats.delivered, stats.by_model) == (1, {"gemini-flash": 1})

@@ -49,6 +49,8 @@ from bot.providers.pollinations import PollinationsProvider
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
+from bot.services.audience import AudienceService
+from bot.services.bans import BanService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
@@ -57,6 +59,7 @@ from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
 from bot.services.user_cache import UserViewCache
+from bot.services.user_levels import LevelService
 from bot.services.users import UserService
 from bot.telegram import create_bot
 from bot.web.health import Check, database_check, ping_check
@@ -127,6 +130,9 @@ class Services:
     sessions: SessionFactory
     providers: list[ImageProvider]
     users: UserService
+    levels: LevelService
+    bans: BanService
+    audience: AudienceService
     quota: QuotaService
     generation: GenerationService
     jobs: GenerationJobs
@@ -146,6 +152,9 @@ class Services:
             "settings": self.settings,
             "clock": self.clock,
             "users": self.users,
+            "levels": self.levels,
+            "bans": self.bans,
+            "audience": self.audience,
             "quota": self.quota,
             "generation": self.generation,
             "jobs": self.jobs,
@@ -193,7 +202,8 @@ async def build_services(
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
-    payments = PaymentService(sessions, users, settings.subscription_plans, clock)
+    levels, bans, audience = LevelService(users.rows), BanService(users.rows), AudienceService(users.rows)
+    payments = PaymentService(sessions, users, levels, settings.subscription_plans, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -201,6 +211,9 @@ async def build_services(
         sessions=sessions,
         providers=providers,
         users=users,
+        levels=levels,
+        bans=bans,
+        audience=audience,
         quota=quota,
         generation=generation,
         jobs=GenerationJobs(sessions, quota, clock, settings),
@@ -211,7 +224,7 @@ async def build_services(
         reports=ReportService(sessions, quota, clock),
         payments=payments,
         refunds=RefundService(payments, users),
-        broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
+        broadcaster=Broadcaster(audience, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
     )
 
@@ -242,7 +255,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(UserMiddleware(services.users))
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
-    dp.update.outer_middleware(BanMiddleware(services.users))
+    dp.update.outer_middleware(BanMiddleware(services.bans))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
     for router in build_routers():
         dp.include_router(router)
@@ -260,12 +273,14 @@ def attach_worker(
         delivery=Delivery(bot, i18n),
         queue=services.queue,
         quota=services.quota,
-        users=services.users,
+        audience=services.audience,
         settings=services.settings,
         clock=services.clock,
         owner=owner,
         metrics=metrics,
-        alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
+        alerts=RefusalAlerts(
+            bot, i18n, services.refusals, services.users, services.audience, services.settings.refusal_alert
+        ),
     )
     services.queue.register(worker.handle)
     return worker
@@ -337,10 +352,16 @@ class BotApp:
         self.delivery = Delivery(bot, i18n)
         self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
         self.notifier = SubscriptionNotifier(
-            bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
+            bot,
+            services.users,
+            services.levels,
+            services.audience,
+            i18n,
+            services.clock,
+            renewable=bool(settings.subscription_plans),
         )
         self.positions = LinePositions(bot, services.jobs, i18n, services.clock)
-        self.crediting = PaymentCrediting(bot, services.payments, services.users, i18n, services.clock)
+        self.crediting = PaymentCrediting(bot, services.payments, services.audience, i18n, services.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_consuming = asyncio.Event()
 

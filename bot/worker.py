@@ -26,10 +26,10 @@ from bot.delivery import Delivery, Sent
 from bot.draining import drain
 from bot.faults import is_outage
 from bot.queue import JobQueue
+from bot.services.audience import AudienceService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
 from bot.services.quota import QuotaService
-from bot.services.users import UserService
 from bot.web.metrics import Metrics
 from models import GenerationStatus
 
@@ -45,7 +45,7 @@ class Worker:
         delivery: Delivery,
         queue: JobQueue,
         quota: QuotaService,
-        users: UserService,
+        audience: AudienceService,
         settings: Settings,
         clock: Clock,
         owner: str | None = None,
@@ -57,7 +57,7 @@ class Worker:
         self._delivery = delivery
         self._queue = queue
         self._quota = quota
-        self._users = users
+        self._audience = audience
         self._clock = clock
         self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
@@ -240,7 +240,7 @@ class Worker:
         if sent.blocked:  # an expected event, not an error: one line, no traceback
             log.info("generation %s: user %s blocked the bot; unit released", job.id, job.user_id)
             if job.user_id is not None:
-                await self._users.set_blocked(job.user_id, True)
+                await self._audience.set_blocked(job.user_id, True)
             return await self._jobs.finish(
                 job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=error_class
             )

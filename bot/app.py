@@ -52,6 +52,7 @@ from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.preferences import PreferenceService
 from bot.services.quota import QuotaService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
@@ -137,6 +138,7 @@ class Services:
     payments: PaymentService
     broadcaster: Broadcaster
     refusals: RefusalService
+    preferences: PreferenceService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -151,6 +153,7 @@ class Services:
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
+            "preferences": self.preferences,
         }
 
     async def aclose(self) -> None:
@@ -203,6 +206,7 @@ async def build_services(
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
+        preferences=PreferenceService(sessions, clock),
     )
 
 
@@ -266,6 +270,7 @@ COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
     ("subscribe", N_("Buy a subscription with Stars")),
+    ("settings", N_("Aspect ratio, images per prompt, seed, style")),
     ("help", N_("Models, levels and limits")),
     ("cancel", N_("Leave the current step")),
     ("paysupport", N_("Help with payments")),

@@ -283,9 +283,7 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(
-        self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None
-    ) -> bool:
+    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> bool:
         """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
 
         `delivered` images went out: the units of the others are released in this same write, so the

@@ -119,8 +119,8 @@ async def on_action(
 
 def _changes(action: str, value: str) -> dict[str, object] | None:
     """The setting a choice sets, or None when the callback sets nothing (or is forged)."""
-    if action == ASPECT and value in ASPECT_RATIOS:
-        return {"aspect_ratio": value}
+    if action == ASPECT and value.replace("x", ":") in ASPECT_RATIOS:
+        return {"aspect_ratio": value.replace("x", ":")}
     if action == COUNT and value.isdecimal() and 1 <= int(value) <= MAX_IMAGES:
         return {"count": int(value)}
     if action == SEED and value == CLEAR:

@@ -36,6 +36,11 @@ TYPE = "type"  # value: ask the user to type it
 CLEAR = "clear"  # value: back to none / random
 
 
+def ratio_value(ratio: str) -> str:
+    """ "16:9" as callback data carries it: ":" separates CallbackData fields."""
+    return ratio.replace(":", "x")
+
+
 def style_title(style_id: str) -> str:
     return _(STYLE_TITLES.get(style_id, STYLE_TITLES[NO_STYLE]))
 
@@ -85,7 +90,7 @@ def choices_keyboard(key: str, prefs: Preferences) -> InlineKeyboardMarkup:
     """The choices of one setting, the current one ticked."""
     rows: list[list[InlineKeyboardButton]]
     if key == ASPECT:
-        buttons = [_button(_mark(r, r == prefs.aspect_ratio), ASPECT, r) for r in ASPECT_RATIOS]
+        buttons = [_button(_mark(r, r == prefs.aspect_ratio), ASPECT, ratio_value(r)) for r in ASPECT_RATIOS]
         rows = [buttons[:4], buttons[4:]]
     elif key == COUNT:
         rows = [[_button(_mark(str(n), n == prefs.count), COUNT, str(n)) for n in range(1, MAX_IMAGES + 1)]]

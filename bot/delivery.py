@@ -50,6 +50,17 @@ class Sent:
         return self.message_ids[0] if self.message_ids else None
 
     @property
+    def file_ids(self) -> list[str | None]:
+        """Telegram's file id of each delivered image, in order (the largest photo size, or the document)."""
+        ids: list[str | None] = []
+        for message in self.messages:
+            if message.photo:
+                ids.append(message.photo[-1].file_id)
+            else:
+                ids.append(message.document.file_id if message.document else None)
+        return ids
+
+    @property
     def blocked(self) -> bool:
         return isinstance(self.failure, TelegramForbiddenError)
 

@@ -126,7 +126,9 @@ async def on_prompt(
     if not submitted.accepted or submitted.generation_id is None:
         await _refused(message, submitted, user, clock)
         return
-    if submitted.status is SubmitStatus.QUEUED:
+    if submitted.status is SubmitStatus.QUEUED and options.count > 1:
+        text = _("🎨 Generating {count} images with {model}…").format(count=options.count, model=model_title(model))
+    elif submitted.status is SubmitStatus.QUEUED:
         text = _("🎨 Generating with {model}…").format(model=model_title(model))
     else:
         text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))

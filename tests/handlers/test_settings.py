@@ -185,6 +185,7 @@ async def test_asking_for_more_images_than_are_left_says_how_many_fit(make_bot: 
 async def test_four_images_arrive_as_one_album_and_four_units_are_charged(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "four foxes --n 4 --seed 10"))
+    assert "Generating 4 images with Gemini Flash" in b.tg.sent_texts(ANN.id)[0]
     [album] = b.tg.calls_of("sendMediaGroup", ok=True, chat_id=ANN.id)
     assert len(album.result) == 4 and b.tg.sent_photos(ANN.id) == []
     captions = [item.get("caption") for item in album.result]

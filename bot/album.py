@@ -2,7 +2,8 @@
 
 An album goes whole or not at all, so it is sent only when every image fits Telegram's photo rules;
 otherwise, or when Telegram refuses the album (400), the caller sends the images one by one (as
-documents where needed). 5xx and network errors are retried like a single photo.
+documents where needed). 5xx and network errors are retried like a single photo; when they persist
+the error goes to the caller: nothing reached the chat, and every unit comes back.
 """
 
 from __future__ import annotations

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.services.preferences import Preferences
 from bot.styles import ASPECT_RATIOS, MAX_IMAGES, NO_STYLE, STYLE_TITLES
 from bot.texts import truncate
+
+if TYPE_CHECKING:  # the stored view is only read here: keyboards depend on no service at run time
+    from bot.services.preferences import Preferences
 
 
 class SettingsAction(CallbackData, prefix="set"):

@@ -156,7 +156,10 @@ class ProviderError(Exception):
 
 
 class ImageProvider(Protocol):
-    """One upstream service. `generate` returns one decoded image or raises ProviderError."""
+    """One upstream service. `generate` returns one decoded image or raises ProviderError.
+
+    A provider may also declare `accepts: Mapping[ModelId, frozenset[Option]]`, the options each
+    model really takes (read through `accepted_options`; none declared = all taken)."""
 
     name: str
     models: frozenset[ModelId]

@@ -207,3 +207,14 @@ async def test_one_image_of_four_failing_everywhere_is_not_charged(make_bot: Bot
     assert await _used(b) == 3
     [row] = await _generations(b)
     assert row.status == "delivered" and row.units == 3
+
+
+async def test_an_album_telegram_keeps_failing_costs_nothing(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    b.tg.fail("sendMediaGroup", status=502, times=None)
+    await b.feed(b.tg.message(ANN, "two foxes --n 2"))
+    assert len(b.tg.calls_of("sendMediaGroup", chat_id=ANN.id)) == 3  # retried, bounded
+    assert "Telegram would not take it" in b.tg.sent_texts(ANN.id)[-1]
+    assert await _used(b) == 0
+    [row] = await _generations(b)
+    assert row.status == "undelivered" and row.sent_message_id is None

@@ -11,6 +11,7 @@ import html
 import logging
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -52,10 +53,12 @@ class SettingsFlow(StatesGroup):
 
 def router_factory() -> Router:
     router = Router(name="settings")
-    router.message.register(on_settings, Command("settings"))
-    router.message.register(on_settings, MenuButton(SETTINGS))
+    # Private chats only: prompts are answered only there, and in a group anyone could press the buttons.
+    private = F.chat.type == ChatType.PRIVATE
+    router.message.register(on_settings, private, Command("settings"))
+    router.message.register(on_settings, private, MenuButton(SETTINGS))
     router.callback_query.register(on_action, SettingsAction.filter())
-    typed = (F.text, ~F.text.startswith("/"), ~MenuButton(GENERATE), ~MenuButton(SETTINGS))
+    typed = (private, F.text, ~F.text.startswith("/"), ~MenuButton(GENERATE), ~MenuButton(SETTINGS))
     router.message.register(on_seed_typed, SettingsFlow.waiting_seed, *typed)
     router.message.register(on_negative_typed, SettingsFlow.waiting_negative, *typed)
     return router
@@ -92,6 +95,9 @@ async def on_action(
     preferences: PreferenceService,
     state: FSMContext,
 ) -> None:
+    if isinstance(callback.message, Message) and callback.message.chat.type != ChatType.PRIVATE:
+        await callback.answer(_("Open /settings in a private chat with me."), show_alert=True)
+        return
     action, value = callback_data.action, callback_data.value
     changes = _changes(action, value)
     typing = action in (SEED, NEGATIVE) and value == TYPE

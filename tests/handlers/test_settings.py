@@ -218,3 +218,15 @@ async def test_an_album_telegram_keeps_failing_costs_nothing(make_bot: BotFactor
     assert await _used(b) == 0
     [row] = await _generations(b)
     assert row.status == "undelivered" and row.sent_message_id is None
+
+
+async def test_settings_stay_out_of_groups(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    group = {"id": -100123, "type": "supergroup", "title": "Artists"}
+    await b.feed(b.tg.message(ANN, "/settings", chat=group))
+    assert b.tg.calls_of("sendMessage", chat_id=group["id"]) == []
+    # A settings button under a message in a group (forged, or forwarded there) changes nothing.
+    await b.feed(b.tg.callback(ANN, "set:n:4", chat_id=group["id"]))
+    answer = b.tg.calls_of("answerCallbackQuery")[-1]
+    assert answer.params["show_alert"] is True and "private chat" in answer.params["text"]
+    assert await _stored(b) is None

@@ -54,6 +54,7 @@ from bot.services.bans import BanService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.preferences import PreferenceService
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
@@ -145,6 +146,7 @@ class Services:
     refunds: RefundService
     broadcaster: Broadcaster
     refusals: RefusalService
+    preferences: PreferenceService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -163,6 +165,7 @@ class Services:
             "payments": self.payments,
             "refunds": self.refunds,
             "broadcaster": self.broadcaster,
+            "preferences": self.preferences,
         }
 
     async def aclose(self) -> None:
@@ -226,6 +229,7 @@ async def build_services(
         refunds=RefundService(payments, users),
         broadcaster=Broadcaster(audience, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
+        preferences=PreferenceService(sessions, clock),
     )
 
 
@@ -291,6 +295,7 @@ COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
     ("subscribe", N_("Buy a subscription with Stars")),
+    ("settings", N_("Aspect ratio, images per prompt, seed, style")),
     ("help", N_("Models, levels and limits")),
     ("cancel", N_("Leave the current step")),
     ("paysupport", N_("Help with payments")),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -21,12 +20,12 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from PIL import Image
 
-from bot.catalog import MODELS
+from bot.album import send_album
+from bot.captions import result_caption
 from bot.i18n import pick_locale
 from bot.send_retry import PASSING_FAULTS, with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
-from bot.texts import CAPTION_LIMIT, fit_html, model_title
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,30 @@ CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for about 5 s
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What reached the chat: the ids of the messages sent, and why the rest did not go (if any)."""
+    """What reached the chat: the ids of the messages sent, and why the rest did not go (if any).
+
+    `messages` are the sent messages themselves, one per delivered image in the result's order (an
+    album's items too): their photo (or document) file ids are what later actions reuse.
+    """
 
     message_ids: list[int] = field(default_factory=list)
     failure: TelegramAPIError | None = None
+    messages: list[Message] = field(default_factory=list)
 
     @property
     def first(self) -> int | None:
         return self.message_ids[0] if self.message_ids else None
+
+    @property
+    def file_ids(self) -> list[str | None]:
+        """Telegram's file id of each delivered image, in order (the largest photo size, or the document)."""
+        ids: list[str | None] = []
+        for message in self.messages:
+            if message.photo:
+                ids.append(message.photo[-1].file_id)
+            else:
+                ids.append(message.document.file_id if message.document else None)
+        return ids
 
     @property
     def blocked(self) -> bool:
@@ -88,16 +103,24 @@ class Delivery:
     async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> Sent:
         """Send the images in order until one cannot go; the message ids are the proof of delivery."""
         assert job.chat_id is not None
-        ids: list[int] = []
+        messages: list[Message] = []
         with self._locale(job.locale):
+            if len(result.images) > 1 and all(_fits_photo(image.data) for image in result.images):
+                caption = result_caption(result, result.images, job.prompt, left, limit)
+                try:
+                    album = await send_album(self._bot, job.chat_id, result.images, caption)
+                except TelegramAPIError as exc:
+                    return Sent([], exc)
+                if album is not None:
+                    return Sent([m.message_id for m in album], messages=album)
             for image in result.images:
-                caption = caption_for(result, image, job.prompt, left, limit)
+                caption = result_caption(result, [image], job.prompt, left, limit)
                 try:
                     sent = await self._send_image(job.chat_id, image, caption)
                 except TelegramAPIError as exc:
-                    return Sent(ids, exc)
-                ids.append(sent.message_id)
-        return Sent(ids)
+                    return Sent([m.message_id for m in messages], exc, messages)
+                messages.append(sent)
+        return Sent([m.message_id for m in messages], messages=messages)
 
     async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
         """As a photo when Telegram will take it as one, otherwise (or when photos keep failing) as a
@@ -176,32 +199,6 @@ class Delivery:
             await self._bot.send_message(chat_id, text)
         except TelegramAPIError as exc:
             log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
-
-
-def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, left: int | None, limit: int) -> str:
-    """Model (and the fallback, if one made it), the escaped prompt cut to fit, and what is left today."""
-    made_by = model_title(image.step)
-    upstream = image.model.rsplit("/", 1)[-1]
-    head = f"{MODELS[image.step].emoji} <b>{html.escape(made_by)}</b> <i>({html.escape(upstream)})</i>\n"
-    if image.step != result.requested:
-        head += (
-            _("↪️ {requested} was unavailable, so {made_by} made this one.").format(
-                requested=html.escape(model_title(result.requested)), made_by=html.escape(made_by)
-            )
-            + "\n"
-        )
-    if image.prompt_shortened:
-        head += (
-            _("✂️ Your description was too long for {made_by}: it got a shortened one.").format(
-                made_by=html.escape(made_by)
-            )
-            + "\n"
-        )
-    if left is None:
-        tail = "\n" + _("Images left today: unlimited")
-    else:
-        tail = "\n" + _("Images left today: {left} of {limit}").format(left=left, limit=limit)
-    return fit_html(head, prompt, tail, CAPTION_LIMIT, wrap="📝 {}")
 
 
 def _fits_photo(data: bytes) -> bool:

@@ -18,6 +18,7 @@ from bot.services.bans import BanService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.preferences import PreferenceService
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.reports import ReportService
@@ -40,3 +41,4 @@ class WorkflowData(TypedDict):
     payments: PaymentService
     refunds: RefundService
     broadcaster: Broadcaster
+    preferences: PreferenceService

@@ -31,7 +31,7 @@ async def test_start_registers_and_shows_the_menu(tmp_path: Path, clock: ManualC
         reply = h.tg.sent_messages(ANN.id)[-1]
         assert "Hi, Ann" in reply.result["text"]
         keyboard = [b["text"] for row in reply.params["reply_markup"]["keyboard"] for b in row]
-        assert keyboard == ["🎨 Generate", "👤 Profile", "❓ Help"]
+        assert keyboard == ["🎨 Generate", "👤 Profile", "⚙️ Settings", "❓ Help"]
         user = await h.user(ANN.id)
         assert (user.username, user.first_name, user.language_code, user.level) == ("ann", "Ann", "en", Level.USER)
 

@@ -110,6 +110,7 @@ class Behaviour:
     polls: int = 2
     headers: dict[str, str] = field(default_factory=dict)
     size: int = 12000
+    times: int | None = None  # answer this way this many times, then as "ok" (None: always)
 
 
 class FakeServer:
@@ -173,14 +174,22 @@ class FakeServer:
         polls: int = 2,
         headers: dict[str, str] | None = None,
         size: int = 12000,
+        times: int | None = None,
     ) -> None:
-        """Set how the fake answers requests for `key` (a model or route; None = every key)."""
+        """Set how the fake answers requests for `key` (a model or route; None = every key), for the
+        next `times` requests (None: until told otherwise)."""
         if mode not in self.modes:
             raise ValueError(f"{type(self).__name__} has no mode {mode!r}; choose from {sorted(self.modes)}")
-        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}), size)
+        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}), size, times)
 
     def behaviour(self, key: str | None) -> Behaviour:
-        return self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
+        """The behaviour for one request (counts down a limited one)."""
+        b = self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
+        if b.times is not None:
+            if b.times <= 0:
+                return Behaviour()
+            b.times -= 1
+        return b
 
     def reset(self) -> None:
         self._behaviours.clear()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import positions
 from bot.alerts import RefusalAlerts
 from bot.broadcast import Broadcaster
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
@@ -41,14 +42,19 @@ from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
+from bot.photo_jobs import PhotoJobs
 from bot.positions import LinePositions
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
+from bot.providers.gemini_edit import GeminiEditor
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
+from bot.providers.replicate_kontext import KontextEditor
+from bot.providers.upscaler import RealEsrganUpscaler
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
+from bot.services.editing import EditingService, EditStep
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
@@ -102,6 +108,36 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             max_bytes=settings.provider_max_bytes,
         ),
     ]
+
+
+def build_editing(settings: Settings, policy: SafetyPolicy) -> EditingService:
+    """Edit: Gemini's image model, then FLUX.1 Kontext on Replicate; upscale: Real-ESRGAN on Replicate."""
+    replicate = _secret(settings.replicate_api_token)
+    gemini = GeminiEditor(
+        api_key=_secret(settings.gemini_api_key),
+        model=settings.gemini_image_model,
+        base_url=settings.gemini_base_url,
+        timeout=settings.gemini_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    kontext = KontextEditor(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.kontext_model,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    upscaler = RealEsrganUpscaler(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.upscale_model,
+        max_bytes=settings.provider_max_bytes,
+    )
+    steps = [EditStep(ModelId.GEMINI_FLASH, gemini), EditStep(ModelId.FLUX_DEV, kontext)]
+    return EditingService(steps, upscaler, policy)
 
 
 def build_safety_policy(settings: Settings) -> SafetyPolicy:
@@ -163,6 +199,8 @@ class Services:
                 await provider.aclose()
             except Exception as exc:
                 log.warning("closing %s failed: %s", provider.name, type(exc).__name__)
+        if self.generation.editing is not None:
+            await self.generation.editing.aclose()
         await self.coordination.aclose()
         await self.engine.dispose()
 
@@ -181,7 +219,9 @@ async def build_services(
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
-    generation = GenerationService(providers, coordination.health, coordination.limiter, policy=policy)
+    generation = GenerationService(
+        providers, coordination.health, coordination.limiter, policy=policy, editing=build_editing(settings, policy)
+    )
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
@@ -256,6 +296,7 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
+        photo_jobs=PhotoJobs(bot, services.generation.editing or EditingService()),
     )
     services.queue.register(worker.handle)
     return worker

@@ -47,6 +47,7 @@ from bot.positions import LinePositions
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.gemini_edit import GeminiEditor
+from bot.providers.hf_kontext import HFKontextEditor
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.providers.replicate_kontext import KontextEditor
@@ -111,7 +112,8 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
 
 
 def build_editing(settings: Settings, policy: SafetyPolicy) -> EditingService:
-    """Edit: Gemini's image model, then FLUX.1 Kontext on Replicate; upscale: Real-ESRGAN on Replicate."""
+    """Edit: Gemini's image model, then FLUX.1 Kontext (Replicate token, else HF token through the HF router);
+    upscale: Real-ESRGAN on Replicate."""
     replicate = _secret(settings.replicate_api_token)
     gemini = GeminiEditor(
         api_key=_secret(settings.gemini_api_key),
@@ -136,7 +138,21 @@ def build_editing(settings: Settings, policy: SafetyPolicy) -> EditingService:
         model=settings.upscale_model,
         max_bytes=settings.provider_max_bytes,
     )
-    steps = [EditStep(ModelId.GEMINI_FLASH, gemini), EditStep(ModelId.FLUX_DEV, kontext)]
+    kontext_dev = HFKontextEditor(
+        _secret(settings.hf_token),
+        None,
+        settings.hf_endpoint,
+        settings.hf_router_url,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    steps = [
+        EditStep(ModelId.GEMINI_FLASH, gemini),
+        EditStep(ModelId.FLUX_DEV, kontext),  # with a Replicate token
+        EditStep(ModelId.FLUX_DEV, kontext_dev),  # with only an HF token
+    ]
     return EditingService(steps, upscaler, policy)
 
 

@@ -23,6 +23,7 @@ ANN = FakeUser(id=1001, first_name="Ann", username="ann")
 BOB = FakeUser(id=1002, first_name="Bob", username="bob")
 IVAN = FakeUser(id=1003, first_name="Иван", username="ivan", language_code="ru")
 KONTEXT = "black-forest-labs/flux-kontext-pro"
+KONTEXT_DEV = "black-forest-labs/flux-kontext-dev"
 ESRGAN = "nightmareai/real-esrgan"
 PHOTO = make_image((250, 250, 250), (80, 60), "JPEG")  # what the user sends: a real JPEG
 
@@ -86,10 +87,35 @@ async def test_edit_falls_back_to_flux_kontext_on_replicate(tmp_path: Path, cloc
         assert (row.status, row.provider, row.model_used, row.fallback) == ("delivered", "replicate", KONTEXT, True)
 
 
+async def test_with_only_an_hf_token_kontext_dev_edits_through_the_hf_router(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with Harness(tmp_path, clock, REPLICATE_API_TOKEN="") as h:
+        h.gemini.behave("status", status=503)
+        await send_photo(h, ANN, "turn it into a watercolour")
+
+        assert h.replicate.predictions_for(KONTEXT) == []
+        [prediction] = h.replicate.predictions_for(KONTEXT_DEV)
+        assert prediction.path.startswith("/replicate/")  # the HF router's Replicate route
+        assert prediction.header("authorization") == "Bearer hf_test_token_0002"
+        given = prediction.json["input"]
+        assert from_data_uri(given["input_image"]) == PHOTO
+        assert (given["prompt"], given["disable_safety_checker"]) == ("turn it into a watercolour", False)
+        [call] = h.photos(ANN)
+        assert h.replicate.made_by(photo_bytes(call), KONTEXT_DEV)
+        [row] = await h.generations()
+        assert (row.status, row.provider, row.model_used) == (
+            "delivered",
+            "hf-replicate",
+            "black-forest-labs/FLUX.1-Kontext-dev",
+        )
+        assert await h.used_today(ANN.id) == 1
+
+
 async def test_both_editors_failing_is_said_plainly_and_not_charged(tmp_path: Path, clock: ManualClock) -> None:
     async with Harness(tmp_path, clock) as h:
         h.gemini.behave("status", status=503)
-        h.replicate.behave("status", key=KONTEXT, status=500)
+        h.replicate.behave("status", status=500)  # Kontext [pro] direct and [dev] through the HF router
         await send_photo(h, IVAN, "сделай небо розовым")
 
         assert h.photos(IVAN) == []
@@ -97,7 +123,7 @@ async def test_both_editors_failing_is_said_plainly_and_not_charged(tmp_path: Pa
         assert await h.used_today(IVAN.id) == 0
         [row] = await h.generations()
         assert (row.kind, row.status) == ("edit", "failed")
-        assert [a["provider"] for a in row.attempts] == ["gemini", "replicate"]
+        assert [a["provider"] for a in row.attempts] == ["gemini", "replicate", "hf-replicate"]
 
 
 async def test_a_refusal_ends_the_edit_without_trying_kontext(tmp_path: Path, clock: ManualClock) -> None:

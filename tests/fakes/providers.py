@@ -398,7 +398,10 @@ class FakeGemini(FakeServer):
 DEFAULT_HUB_MAPPING: dict[str, str] = {
     "black-forest-labs/FLUX.1-dev": "black-forest-labs/flux-dev",
     "black-forest-labs/FLUX.1-schnell": "black-forest-labs/flux-schnell",
+    "black-forest-labs/FLUX.1-Kontext-dev": "black-forest-labs/flux-kontext-dev",
 }
+# The task of each repo's mapping (huggingface_hub refuses a mapping for another task); others text-to-image.
+HUB_TASKS: dict[str, str] = {"black-forest-labs/FLUX.1-Kontext-dev": "image-to-image"}
 
 
 class FakeHub(FakeServer):
@@ -434,9 +437,13 @@ class FakeHub(FakeServer):
             {
                 "_id": "fake" + repo.replace("/", ""),
                 "id": repo,
-                "pipeline_tag": "text-to-image",
+                "pipeline_tag": HUB_TASKS.get(repo, "text-to-image"),
                 "inferenceProviderMapping": {
-                    "replicate": {"status": "live", "providerId": self.mapping[repo], "task": "text-to-image"},
+                    "replicate": {
+                        "status": "live",
+                        "providerId": self.mapping[repo],
+                        "task": HUB_TASKS.get(repo, "text-to-image"),
+                    },
                     "fal-ai": {"status": "live", "providerId": "fal-ai/flux/dev", "task": "text-to-image"},
                 },
             }
@@ -466,6 +473,7 @@ DEFAULT_REPLICATE_COLORS: dict[str, RGB] = {
     "black-forest-labs/flux-schnell": (230, 200, 30),
     "black-forest-labs/flux-1.1-pro": (200, 40, 200),
     "black-forest-labs/flux-kontext-pro": (240, 140, 20),
+    "black-forest-labs/flux-kontext-dev": (140, 60, 20),
     "nightmareai/real-esrgan": (20, 200, 200),
 }
 

@@ -312,7 +312,7 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
-        photo_jobs=PhotoJobs(bot, services.generation.editing or EditingService()),
+        photo_jobs=PhotoJobs(bot, services.generation),
     )
     services.queue.register(worker.handle)
     return worker

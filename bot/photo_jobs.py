@@ -20,8 +20,7 @@ from PIL import Image
 from bot.photos import PHOTO_MAX_BYTES, max_pixels
 from bot.providers.base import ErrorKind, ProviderError, decode_image
 from bot.providers.limits import TooLarge
-from bot.services.editing import EditingService
-from bot.services.generation import Attempt, FailureReason, GenerationFailed, GenerationOutcome
+from bot.services.generation import Attempt, FailureReason, GenerationFailed, GenerationOutcome, GenerationService
 from bot.services.jobs import JobView
 from bot.timing import elapsed_ms
 from models import JobKind
@@ -50,19 +49,22 @@ class _CappedBuffer(io.BytesIO):
 
 
 class PhotoJobs:
-    def __init__(self, bot: Bot, editing: EditingService, *, max_bytes: int = PHOTO_MAX_BYTES) -> None:
+    def __init__(self, bot: Bot, generation: GenerationService, *, max_bytes: int = PHOTO_MAX_BYTES) -> None:
         self._bot = bot
-        self._editing = editing
+        self._generation = generation  # its `editing` does the work
         self._max_bytes = max_bytes
 
     async def run(self, job: JobView) -> GenerationOutcome:
+        editing = self._generation.editing
+        if editing is None:
+            return GenerationFailed(job.model, FailureReason.NO_PROVIDER, [])
         fetched = await self._fetch(job)
         if isinstance(fetched, GenerationFailed):
             return fetched
         data, mime_type = fetched
         if job.kind is JobKind.UPSCALE:
-            return await self._editing.upscale(data, mime_type, job.model)
-        return await self._editing.edit(data, mime_type, job.prompt, job.model)
+            return await editing.upscale(data, mime_type, job.model)
+        return await editing.edit(data, mime_type, job.prompt, job.model)
 
     async def _fetch(self, job: JobView) -> tuple[bytes, str] | GenerationFailed:
         started = time.monotonic()

@@ -61,24 +61,46 @@ async def replied_to_bot(message: Message, bot: Bot) -> bool:
 
 
 async def on_captioned_photo(
-    message: Message, user: UserView, users: UserService, jobs: GenerationJobs, queue: JobQueue, clock: Clock
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    generation: GenerationService,
 ) -> None:
     """A photo with a caption: the caption says what to change."""
-    await _edit_photo_message(message, message, message.caption or "", user, users, jobs, queue, clock)
+    if not generation.can_edit():
+        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        return
+    await _edit_photo_message(message, message, message.caption or "", None, user, users, jobs, queue, clock)
 
 
 async def on_reply_to_image(
-    message: Message, user: UserView, users: UserService, jobs: GenerationJobs, queue: JobQueue, clock: Clock
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    generation: GenerationService,
 ) -> None:
     """A text reply to one of the bot's images: the text says what to change in it."""
-    assert message.reply_to_message is not None
-    await _edit_photo_message(message, message.reply_to_message, message.text or "", user, users, jobs, queue, clock)
+    replied = message.reply_to_message
+    assert replied is not None
+    if not generation.can_edit():
+        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        return
+    parent = await jobs.find_sent(message.chat.id, replied.message_id)  # a result of ours: the edit continues it
+    parent_id = parent.id if parent is not None and parent.user_id == user.id else None
+    await _edit_photo_message(message, replied, message.text or "", parent_id, user, users, jobs, queue, clock)
 
 
 async def _edit_photo_message(
     message: Message,
     source: Message,
     instruction: str,
+    parent_id: int | None,
     user: UserView,
     users: UserService,
     jobs: GenerationJobs,
@@ -89,13 +111,21 @@ async def _edit_photo_message(
     if photo is None:
         await message.answer(_("This photo is too large for me to work on. Please send a smaller one."))
         return
-    await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, instruction.strip(), photo.file_id, None)
+    await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, instruction.strip(), photo.file_id, parent_id)
 
 
 async def on_edit_button(
-    callback: CallbackQuery, callback_data: ResultButton, user: UserView, jobs: GenerationJobs, state: FSMContext
+    callback: CallbackQuery,
+    callback_data: ResultButton,
+    user: UserView,
+    jobs: GenerationJobs,
+    state: FSMContext,
+    generation: GenerationService,
 ) -> None:
     """Ask for the instruction; the image and its generation wait in the FSM state."""
+    if not generation.can_edit():
+        await callback.answer(_("Editing is not available right now. Nothing was charged."), show_alert=True)
+        return
     found = await _own_result(callback, callback_data, user, jobs, JobKind.EDIT)
     if found is None:
         return

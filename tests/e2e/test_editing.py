@@ -140,14 +140,14 @@ async def test_a_refusal_ends_the_edit_without_trying_kontext(tmp_path: Path, cl
 
 async def test_a_text_reply_to_the_bots_image_edits_that_image(tmp_path: Path, clock: ManualClock) -> None:
     async with Harness(tmp_path, clock) as h:
-        _gid, message_id, delivered = await generated_image(h, ANN)
+        gid, message_id, delivered = await generated_image(h, ANN)
         await h.push(h.tg.message(ANN, "add a red boat", reply_to_message_id=message_id))
 
         assert h.gemini.received_images() == [delivered]
         assert h.gemini.received_texts()[-1] == "add a red boat"
         assert len(h.photos(ANN)) == 2
         assert await h.used_today(ANN.id) == 2
-        assert [g.kind for g in await h.generations()] == ["generate", "edit"]
+        assert [(g.kind, g.parent_id) for g in await h.generations()] == [("generate", None), ("edit", gid)]
 
 
 async def test_the_edit_button_asks_for_an_instruction_then_edits(tmp_path: Path, clock: ManualClock) -> None:

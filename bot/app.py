@@ -22,6 +22,7 @@ from bot.broadcast import Broadcaster
 from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
+from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
 from bot.crediting import CREDIT_EVERY_SECONDS, PaymentCrediting
@@ -57,6 +58,7 @@ from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.editing import EditingService, EditStep
 from bot.services.generation import GenerationService
+from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
@@ -111,7 +113,12 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
     ]
 
 
-def build_editing(settings: Settings, policy: SafetyPolicy) -> EditingService:
+def build_editing(
+    settings: Settings,
+    policy: SafetyPolicy,
+    health: ProviderHealth | None = None,
+    limiter: ConcurrencyLimiter | None = None,
+) -> EditingService:
     """Edit: Gemini's image model, then FLUX.1 Kontext (Replicate token, else HF token through the HF router);
     upscale: Real-ESRGAN on Replicate."""
     replicate = _secret(settings.replicate_api_token)
@@ -153,7 +160,7 @@ def build_editing(settings: Settings, policy: SafetyPolicy) -> EditingService:
         EditStep(ModelId.FLUX_DEV, kontext),  # with a Replicate token
         EditStep(ModelId.FLUX_DEV, kontext_dev),  # with only an HF token
     ]
-    return EditingService(steps, upscaler, policy)
+    return EditingService(steps, upscaler, policy, health, limiter)
 
 
 def build_safety_policy(settings: Settings) -> SafetyPolicy:
@@ -236,7 +243,11 @@ async def build_services(
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
     generation = GenerationService(
-        providers, coordination.health, coordination.limiter, policy=policy, editing=build_editing(settings, policy)
+        providers,
+        coordination.health,
+        coordination.limiter,
+        policy=policy,
+        editing=build_editing(settings, policy, coordination.health, coordination.limiter),
     )
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))

@@ -16,9 +16,9 @@ from models import JobKind
 
 # Telegram itself takes photos of at most 10 MB; the Bot API serves downloads of up to 20 MB.
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
-# An upscale doubles each side: about 2 MP in keeps the 8 MP result a photo Telegram accepts and a
-# job the upscaler's GPU takes. Telegram's 1280 px size of any photo fits.
-UPSCALE_MAX_PIXELS = 1448 * 1448
+# An upscale doubles each side: at most 1280×1280 in (Telegram's 1280 px size of any photo fits) keeps
+# the result within 2560 px a side, and its PNG within PROVIDER_MAX_BYTES' default of 20 MB.
+UPSCALE_MAX_PIXELS = 1280 * 1280
 
 
 def max_pixels(kind: JobKind) -> int:

@@ -68,8 +68,12 @@ async def on_captioned_photo(
     queue: JobQueue,
     clock: Clock,
     generation: GenerationService,
+    state: FSMContext,
+    raw_state: str | None = None,
 ) -> None:
     """A photo with a caption: the caption says what to change."""
+    if raw_state is not None:  # a new photo replaces whatever step the user was in (an ✏️ Edit waiting)
+        await state.clear()
     if not generation.can_edit():
         await message.answer(_("Editing is not available right now. Nothing was charged."))
         return

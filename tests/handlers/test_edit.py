@@ -109,3 +109,16 @@ async def test_a_photo_telegram_no_longer_has_is_refunded_with_a_plain_message(m
     assert await used(b) == 0
     [row] = await rows(b)
     assert (row.kind, row.status) == ("edit", "failed")
+
+
+async def test_a_new_captioned_photo_replaces_a_waiting_edit(make_bot: BotFactory) -> None:
+    b, editor = await with_editor(make_bot)
+    await b.feed(b.tg.message(ANN, "a lighthouse"))
+    [photo] = b.tg.sent_photos(ANN.id)
+    [row] = await rows(b)
+    press = ResultButton(action=ResultAction.EDIT, generation_id=row.id).pack()
+    await b.feed(b.tg.callback(ANN, press, photo.result["message_id"]))
+    await b.feed(b.tg.photo(ANN, caption="make it red"))
+    await b.feed(b.tg.message(ANN, "a second lighthouse"))
+    assert [call[2] for call in editor.calls] == ["make it red"]
+    assert [r.kind for r in await rows(b)] == ["generate", "edit", "generate"]

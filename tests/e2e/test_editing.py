@@ -4,6 +4,7 @@ Gemini and Replicate servers."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from pathlib import Path
@@ -249,3 +250,29 @@ async def test_of_several_sizes_the_largest_within_bounds_is_used(tmp_path: Path
         await h.push(h.tg.message(ANN, photo=sizes, caption="sharpen"))
         assert [c.params["file_id"] for c in h.tg.calls_of("getFile")] == [small.file_id]
         assert h.gemini.received_images() == [PHOTO]
+
+
+async def test_an_edit_cut_short_by_a_restart_resumes_and_fetches_the_photo_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    async with Harness(tmp_path, clock, GEMINI_TIMEOUT=30, SHUTDOWN_GRACE="0.2") as h:
+        h.gemini.behave("delay", seconds=30)
+        width, height = size_of(PHOTO)
+        h.tg.push(h.tg.photo(ANN, PHOTO, caption="add a rainbow", width=width, height=height))
+        await h.tg.wait_for("sendMessage", lambda c: "Editing" in c.params["text"], chat_id=ANN.id, timeout=30)
+        for _ in range(300):  # the worker has the photo and is waiting on Gemini
+            if h.gemini.requests:
+                break
+            await asyncio.sleep(0.05)
+        assert h.gemini.requests and len(h.tg.downloads) == 1
+
+        h.gemini.behave("ok")
+        await h.restart()  # the running edit is handed back, then resumed by the new start
+        await h.settle()
+
+        assert h.gemini.received_images() == [PHOTO, PHOTO] and len(h.tg.downloads) == 2
+        [call] = h.photos(ANN)
+        assert h.gemini.made(photo_bytes(call))
+        assert await h.used_today(ANN.id) == 1
+        [row] = await h.generations()
+        assert (row.kind, row.status) == ("edit", "delivered")

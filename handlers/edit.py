@@ -133,7 +133,7 @@ async def on_edit_button(
     found = await _own_result(callback, callback_data, user, jobs, JobKind.EDIT)
     if found is None:
         return
-    message, file_id = found
+    message, file_id, _parent = found
     await callback.answer()
     await state.set_state(EditFlow.waiting_instruction)
     await state.update_data(edit_file_id=file_id, edit_parent_id=callback_data.generation_id)
@@ -176,19 +176,17 @@ async def on_upscale_button(
     found = await _own_result(callback, callback_data, user, jobs, JobKind.UPSCALE)
     if found is None:
         return
-    message, file_id = found
+    message, file_id, parent = found
     await callback.answer(_("⬆️ Upscaling ×2…"))
-    parent = await jobs.find(callback_data.generation_id)
-    prompt = parent.prompt if parent is not None else "upscale"
-    await _submit(
-        message, user, users, jobs, queue, clock, JobKind.UPSCALE, prompt, file_id, callback_data.generation_id
-    )
+    # The parent's prompt goes with it: /history and /user show what the upscaled image is of.
+    await _submit(message, user, users, jobs, queue, clock, JobKind.UPSCALE, parent.prompt, file_id, parent.id)
 
 
 async def _own_result(
     callback: CallbackQuery, callback_data: ResultButton, user: UserView, jobs: GenerationJobs, kind: JobKind
-) -> tuple[Message, str] | None:
-    """The message and photo under this button, if the image is the presser's own; else say why not."""
+) -> tuple[Message, str, JobView] | None:
+    """The message, its photo's file_id and the generation under this button, if the image is the
+    presser's own; else say why not."""
     message = callback.message
     job: JobView | None = await jobs.find(callback_data.generation_id)
     if job is None or not isinstance(message, Message):
@@ -201,7 +199,7 @@ async def _own_result(
     if photo is None:
         await callback.answer(_("This image is too large for that."), show_alert=True)
         return None
-    return message, photo.file_id
+    return message, photo.file_id, job
 
 
 async def _submit(

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import positions
 from bot.alerts import RefusalAlerts
 from bot.broadcast import Broadcaster
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
+from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
 from bot.crediting import CREDIT_EVERY_SECONDS, PaymentCrediting
@@ -41,17 +43,24 @@ from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
+from bot.photo_jobs import PhotoJobs
 from bot.positions import LinePositions
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
+from bot.providers.gemini_edit import GeminiEditor
+from bot.providers.hf_kontext import HFKontextEditor
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
+from bot.providers.replicate_kontext import KontextEditor
+from bot.providers.upscaler import RealEsrganUpscaler
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
+from bot.services.editing import EditingService, EditStep
 from bot.services.generation import GenerationService
+from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
@@ -107,6 +116,56 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             max_bytes=settings.provider_max_bytes,
         ),
     ]
+
+
+def build_editing(
+    settings: Settings,
+    policy: SafetyPolicy,
+    health: ProviderHealth | None = None,
+    limiter: ConcurrencyLimiter | None = None,
+) -> EditingService:
+    """Edit: Gemini's image model, then FLUX.1 Kontext (Replicate token, else HF token through the HF router);
+    upscale: Real-ESRGAN on Replicate."""
+    replicate = _secret(settings.replicate_api_token)
+    gemini = GeminiEditor(
+        api_key=_secret(settings.gemini_api_key),
+        model=settings.gemini_image_model,
+        base_url=settings.gemini_base_url,
+        timeout=settings.gemini_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    kontext = KontextEditor(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.kontext_model,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    upscaler = RealEsrganUpscaler(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.upscale_model,
+        max_bytes=settings.provider_max_bytes,
+    )
+    kontext_dev = HFKontextEditor(
+        _secret(settings.hf_token),
+        None,
+        settings.hf_endpoint,
+        settings.hf_router_url,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    steps = [
+        EditStep(ModelId.GEMINI_FLASH, gemini),
+        EditStep(ModelId.FLUX_DEV, kontext),  # with a Replicate token
+        EditStep(ModelId.FLUX_DEV, kontext_dev),  # with only an HF token
+    ]
+    return EditingService(steps, upscaler, policy, health, limiter)
 
 
 def build_safety_policy(settings: Settings) -> SafetyPolicy:
@@ -178,6 +237,8 @@ class Services:
                 await provider.aclose()
             except Exception as exc:
                 log.warning("closing %s failed: %s", provider.name, type(exc).__name__)
+        if self.generation.editing is not None:
+            await self.generation.editing.aclose()
         await self.coordination.aclose()
         await self.engine.dispose()
 
@@ -201,7 +262,13 @@ async def build_services(
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
-    generation = GenerationService(providers, coordination.health, coordination.limiter, policy=policy)
+    generation = GenerationService(
+        providers,
+        coordination.health,
+        coordination.limiter,
+        policy=policy,
+        editing=build_editing(settings, policy, coordination.health, coordination.limiter),
+    )
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
@@ -285,6 +352,7 @@ def attach_worker(
         alerts=RefusalAlerts(
             bot, i18n, services.refusals, services.users, services.audience, services.settings.refusal_alert
         ),
+        photo_jobs=PhotoJobs(bot, services.generation),
     )
     services.queue.register(worker.handle)
     return worker

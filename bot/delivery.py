@@ -23,6 +23,8 @@ from PIL import Image
 from bot.album import send_album
 from bot.captions import result_caption
 from bot.i18n import pick_locale
+from bot.photo_jobs import PHOTO_KINDS
+from bot.photo_texts import photo_caption, photo_failure_text
 from bot.send_retry import PASSING_FAULTS, with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
@@ -114,7 +116,10 @@ class Delivery:
                 if album is not None:
                     return Sent([m.message_id for m in album], messages=album)
             for image in result.images:
-                caption = result_caption(result, [image], job.prompt, left, limit)
+                if job.kind in PHOTO_KINDS:
+                    caption = photo_caption(job, image, left, limit)
+                else:
+                    caption = result_caption(result, [image], job.prompt, left, limit)
                 try:
                     sent = await self._send_image(job.chat_id, image, caption)
                 except TelegramAPIError as exc:
@@ -146,7 +151,9 @@ class Delivery:
 
     async def failed(self, job: JobView, failure: GenerationFailed) -> None:
         with self._locale(job.locale):
-            if failure.reason is FailureReason.INVALID_REQUEST:
+            if job.kind in PHOTO_KINDS:
+                text = photo_failure_text(job, failure)
+            elif failure.reason is FailureReason.INVALID_REQUEST:
                 text = _("That description is too long or empty. Please send a shorter text.")
             else:
                 text = _(

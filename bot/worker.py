@@ -25,6 +25,7 @@ from bot.coordination.leases import instance_owner
 from bot.delivery import Delivery, Sent
 from bot.draining import drain
 from bot.faults import is_outage
+from bot.photo_jobs import PHOTO_KINDS, PhotoJobs
 from bot.queue import JobQueue
 from bot.services.audience import AudienceService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
@@ -51,6 +52,7 @@ class Worker:
         owner: str | None = None,
         metrics: Metrics | None = None,
         alerts: RefusalAlerts | None = None,
+        photo_jobs: PhotoJobs | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -62,6 +64,7 @@ class Worker:
         self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
         self._alerts = alerts
+        self._photo_jobs = photo_jobs
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -153,7 +156,7 @@ class Worker:
         sent = False
         try:
             async with self._delivery.progress(job):
-                outcome = await self._generation.generate(job.request)
+                outcome = await self._outcome(job)
             if isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.REFUSED:
                 settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.REFUSED, outcome)
                 if settled is not None:
@@ -179,6 +182,14 @@ class Worker:
         finally:
             renewer.cancel()
         return settled, outcome, sent
+
+    async def _outcome(self, job: JobView) -> GenerationResult | GenerationFailed:
+        """A prompt runs the chain; an edit or upscale works on its photo (bot/photo_jobs.py)."""
+        if job.kind in PHOTO_KINDS:
+            if self._photo_jobs is None:  # a worker built without one: no charge, "not available"
+                return GenerationFailed(job.model, FailureReason.NO_PROVIDER, [])
+            return await self._photo_jobs.run(job)
+        return await self._generation.generate(job.request)
 
     async def _alert(self, job: JobView) -> None:
         """The job is settled already: a failing alert is logged, never a reason to run the job again."""

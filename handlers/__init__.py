@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, common, errors, fallback, generate, membership, payments, profile, settings, start
+from handlers import admin, common, edit, errors, fallback, generate, membership, payments, profile, settings, start
 
 
 def build_routers() -> list[Router]:
@@ -18,6 +18,7 @@ def build_routers() -> list[Router]:
         membership.router_factory(),
         admin.router_factory(),
         settings.router_factory(),  # before generate: a typed seed or negative prompt is not a prompt
+        edit.router_factory(),  # before generate: an instruction or a reply is not a prompt
         generate.router_factory(),
         fallback.router_factory(),
     ]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.catalog import MODELS, ModelId, chain_for
 from bot.coordination.concurrency import ConcurrencyLimiter
@@ -34,6 +34,9 @@ from bot.safety import WORD_LIST, SafetyPolicy
 from bot.services.health import ProviderHealth
 from bot.styles import SEED_MAX, styled_prompt
 from bot.timing import elapsed_ms
+
+if TYPE_CHECKING:
+    from bot.services.editing import EditingService
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +145,21 @@ class GenerationService:
         limiter: ConcurrencyLimiter | None = None,
         policy: SafetyPolicy | None = None,
         rng: random.Random | None = None,
+        editing: EditingService | None = None,
     ) -> None:
         self._providers = list(providers)
         self._health = health
         self._limiter = limiter  # caps calls per chain step across every worker sharing it
         self._policy = policy or SafetyPolicy()
         self._rng = rng or random.Random()  # seeds the user did not fix: picked here, so they can be reported
+        self.editing = editing  # edits and upscales of a photo (bot/services/editing.py)
+
+    def can_upscale(self) -> bool:
+        """Whether an upscaler is configured: the ⬆️ button is shown only then."""
+        return self.editing is not None and self.editing.can_upscale()
+
+    def can_edit(self) -> bool:
+        return self.editing is not None and self.editing.can_edit()
 
     async def cooldowns(self) -> dict[str, float]:
         """Seconds each configured step still rests, by step name."""

@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.utils.i18n import I18n
 
 from bot.i18n import pick_locale
+from bot.services.audience import AudienceService
 from bot.services.refusals import RefusalService
 from bot.services.users import UserService
 from bot.texts import isolate
@@ -21,11 +22,20 @@ log = logging.getLogger(__name__)
 
 
 class RefusalAlerts:
-    def __init__(self, bot: Bot, i18n: I18n, refusals: RefusalService, users: UserService, threshold: int) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        i18n: I18n,
+        refusals: RefusalService,
+        users: UserService,
+        audience: AudienceService,
+        threshold: int,
+    ) -> None:
         self._bot = bot
         self._i18n = i18n
         self._refusals = refusals
         self._users = users
+        self._audience = audience
         self._threshold = threshold  # 0 = no alerts
 
     async def after_refusal(self, user_id: int) -> bool:
@@ -37,7 +47,7 @@ class RefusalAlerts:
             return False
         user = await self._users.get(user_id)
         who = f"{isolate(user.display_name)} ({user_id})" if user is not None else str(user_id)
-        for admin_id, language in await self._users.admin_contacts():
+        for admin_id, language in await self._audience.admin_contacts():
             locale = pick_locale(language)
             text = self._i18n.gettext(
                 "⚠️ {who} has had {count} prompts refused by content filters today. /user {id} shows them.",

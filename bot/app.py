@@ -22,8 +22,10 @@ from bot.assist.chat import RouterChat
 from bot.assist.prompt_help import PromptHelper
 from bot.assist.vision import VisionDescriber
 from bot.broadcast import Broadcaster
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
+from bot.coordination.concurrency import ConcurrencyLimiter
 from bot.coordination.factory import Coordination, blocking_pool, build_coordination
 from bot.coordination.leases import Leases, instance_owner
 from bot.crediting import CREDIT_EVERY_SECONDS, PaymentCrediting
@@ -45,24 +47,36 @@ from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
+from bot.photo_jobs import PhotoJobs
+from bot.photos import PHOTO_MAX_BYTES
 from bot.positions import LinePositions
 from bot.prompt_step import PromptStep
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
+from bot.providers.gemini_edit import GeminiEditor
+from bot.providers.hf_kontext import HFKontextEditor
 from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
+from bot.providers.replicate_kontext import KontextEditor
+from bot.providers.upscaler import RealEsrganUpscaler
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
+from bot.services.audience import AudienceService
+from bot.services.bans import BanService
+from bot.services.editing import EditingService, EditStep
 from bot.services.generation import GenerationService
+from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.preferences import PreferenceService
 from bot.services.prompts import PromptRecords
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
 from bot.services.user_cache import UserViewCache
+from bot.services.user_levels import LevelService
 from bot.services.users import UserService
 from bot.telegram import create_bot
 from bot.web.health import Check, database_check, ping_check
@@ -124,6 +138,56 @@ def build_vision(settings: Settings) -> VisionDescriber:
     return VisionDescriber(build_router_chat(settings), settings.vision_model, settings.vision_timeout)
 
 
+def build_editing(
+    settings: Settings,
+    policy: SafetyPolicy,
+    health: ProviderHealth | None = None,
+    limiter: ConcurrencyLimiter | None = None,
+) -> EditingService:
+    """Edit: Gemini's image model, then FLUX.1 Kontext (Replicate token, else HF token through the HF router);
+    upscale: Real-ESRGAN on Replicate."""
+    replicate = _secret(settings.replicate_api_token)
+    gemini = GeminiEditor(
+        api_key=_secret(settings.gemini_api_key),
+        model=settings.gemini_image_model,
+        base_url=settings.gemini_base_url,
+        timeout=settings.gemini_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    kontext = KontextEditor(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.kontext_model,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    upscaler = RealEsrganUpscaler(
+        replicate,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        model=settings.upscale_model,
+        max_bytes=settings.provider_max_bytes,
+    )
+    kontext_dev = HFKontextEditor(
+        _secret(settings.hf_token),
+        None,
+        settings.hf_endpoint,
+        settings.hf_router_url,
+        settings.replicate_base_url,
+        settings.hf_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+    steps = [
+        EditStep(ModelId.GEMINI_FLASH, gemini),
+        EditStep(ModelId.FLUX_DEV, kontext),  # with a Replicate token
+        EditStep(ModelId.FLUX_DEV, kontext_dev),  # with only an HF token
+    ]
+    return EditingService(steps, upscaler, policy, health, limiter)
+
+
 def build_safety_policy(settings: Settings) -> SafetyPolicy:
     """SAFETY_LEVEL goes to the providers; the word list and REFUSAL_FALLBACK to the chain."""
     terms = BlockedTerms()
@@ -146,6 +210,9 @@ class Services:
     sessions: SessionFactory
     providers: list[ImageProvider]
     users: UserService
+    levels: LevelService
+    bans: BanService
+    audience: AudienceService
     quota: QuotaService
     generation: GenerationService
     jobs: GenerationJobs
@@ -159,6 +226,7 @@ class Services:
     broadcaster: Broadcaster
     refusals: RefusalService
     prompts: PromptRecords
+    preferences: PreferenceService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -166,6 +234,9 @@ class Services:
             "settings": self.settings,
             "clock": self.clock,
             "users": self.users,
+            "levels": self.levels,
+            "bans": self.bans,
+            "audience": self.audience,
             "quota": self.quota,
             "generation": self.generation,
             "jobs": self.jobs,
@@ -175,6 +246,7 @@ class Services:
             "refunds": self.refunds,
             "broadcaster": self.broadcaster,
             "prompts": self.prompts,
+            "preferences": self.preferences,
         }
 
     async def aclose(self) -> None:
@@ -187,6 +259,8 @@ class Services:
                 await provider.aclose()
             except Exception as exc:
                 log.warning("closing %s failed: %s", provider.name, type(exc).__name__)
+        if self.generation.editing is not None:
+            await self.generation.editing.aclose()
         await self.coordination.aclose()
         await self.engine.dispose()
 
@@ -210,11 +284,18 @@ async def build_services(
     providers = providers if providers is not None else build_providers(settings)
     quota = QuotaService(sessions, settings, clock)
     coordination = await build_coordination(settings, clock)
-    generation = GenerationService(providers, coordination.health, coordination.limiter, policy=policy)
+    generation = GenerationService(
+        providers,
+        coordination.health,
+        coordination.limiter,
+        policy=policy,
+        editing=build_editing(settings, policy, coordination.health, coordination.limiter),
+    )
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
-    payments = PaymentService(sessions, users, settings.subscription_plans, clock)
+    levels, bans, audience = LevelService(users.rows), BanService(users.rows), AudienceService(users.rows)
+    payments = PaymentService(sessions, users, levels, settings.subscription_plans, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -222,6 +303,9 @@ async def build_services(
         sessions=sessions,
         providers=providers,
         users=users,
+        levels=levels,
+        bans=bans,
+        audience=audience,
         quota=quota,
         generation=generation,
         jobs=GenerationJobs(sessions, quota, clock, settings),
@@ -232,9 +316,10 @@ async def build_services(
         reports=ReportService(sessions, quota, clock),
         payments=payments,
         refunds=RefundService(payments, users),
-        broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
+        broadcaster=Broadcaster(audience, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
         prompts=PromptRecords(sessions),
+        preferences=PreferenceService(sessions, clock),
     )
 
 
@@ -264,7 +349,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(UserMiddleware(services.users))
     dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
-    dp.update.outer_middleware(BanMiddleware(services.users))
+    dp.update.outer_middleware(BanMiddleware(services.bans))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
     for router in build_routers():
         dp.include_router(router)
@@ -282,12 +367,11 @@ def attach_worker(
         delivery=Delivery(bot, i18n),
         queue=services.queue,
         quota=services.quota,
-        users=services.users,
+        audience=services.audience,
         settings=services.settings,
         clock=services.clock,
         owner=owner,
         metrics=metrics,
-        alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
         prompts=PromptStep(
             services.prompts,
             build_prompt_helper(services.settings),
@@ -299,8 +383,12 @@ def attach_worker(
             services.jobs,
             services.prompts,
             build_vision(services.settings),
-            max_bytes=services.settings.provider_max_bytes,
+            max_bytes=min(services.settings.provider_max_bytes, PHOTO_MAX_BYTES),
         ),
+        alerts=RefusalAlerts(
+            bot, i18n, services.refusals, services.users, services.audience, services.settings.refusal_alert
+        ),
+        photo_jobs=PhotoJobs(bot, services.generation),
     )
     services.queue.register(worker.handle)
     return worker
@@ -311,6 +399,7 @@ COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
     ("subscribe", N_("Buy a subscription with Stars")),
+    ("settings", N_("Aspect ratio, images per prompt, seed, style")),
     ("help", N_("Models, levels and limits")),
     ("describe", N_("Describe a photo in words")),
     ("prompthelp", N_("Translate and enrich my prompts")),
@@ -374,10 +463,16 @@ class BotApp:
         self.delivery = Delivery(bot, i18n)
         self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
         self.notifier = SubscriptionNotifier(
-            bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)
+            bot,
+            services.users,
+            services.levels,
+            services.audience,
+            i18n,
+            services.clock,
+            renewable=bool(settings.subscription_plans),
         )
         self.positions = LinePositions(bot, services.jobs, i18n, services.clock)
-        self.crediting = PaymentCrediting(bot, services.payments, services.users, i18n, services.clock)
+        self.crediting = PaymentCrediting(bot, services.payments, services.audience, i18n, services.clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_consuming = asyncio.Event()
 

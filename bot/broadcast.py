@@ -12,7 +12,7 @@ from datetime import timedelta
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
 
 from bot.coordination.leases import Leases
-from bot.services.users import UserService
+from bot.services.audience import AudienceService
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,14 @@ class Broadcaster:
 
     def __init__(
         self,
-        users: UserService,
+        audience: AudienceService,
         rate: float,
         max_retry_wait: float = 300.0,
         *,
         leases: Leases | None = None,
         owner: str = "local",
     ) -> None:
-        self._users = users
+        self._audience = audience
         self._leases = leases
         self._owner = owner
         self._interval = 1.0 / rate
@@ -64,7 +64,7 @@ class Broadcaster:
                 return None
             if self._leases is not None and not await self._leases.acquire(LEASE, self._owner, LEASE_TTL):
                 return None  # another instance is broadcasting
-            recipients = await self._users.active_ids()
+            recipients = await self._audience.active_ids()
             self._task = asyncio.create_task(self._run(recipients, send, report), name="broadcast")
             return len(recipients)
 
@@ -112,7 +112,7 @@ class Broadcaster:
             except TelegramForbiddenError:
                 result.failed += 1
                 result.blocked += 1
-                await self._users.set_blocked(user_id, True)
+                await self._audience.set_blocked(user_id, True)
                 return
             except TelegramAPIError as exc:
                 log.info("broadcast to %s failed: %s", user_id, type(exc).__name__)

@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     )
     replicate_api_token: SecretStr | None = Field(default=None, validation_alias="REPLICATE_API_TOKEN")
     pollinations_api_key: SecretStr | None = Field(default=None, validation_alias="POLLINATIONS_API_KEY")
+    # Editing and ⬆️ Upscale on Replicate (REPLICATE_API_TOKEN): an official model, a versioned community one.
+    kontext_model: str = Field(
+        default="black-forest-labs/flux-kontext-pro",
+        pattern=r"^[\w.-]+/[\w.-]+$",
+        validation_alias="KONTEXT_MODEL",
+    )
+    upscale_model: str = Field(
+        default="nightmareai/real-esrgan:f121d640bd286e1fdc67f9799164c1d5be36ff74576ee11c803ae5b665dd46aa",
+        pattern=r"^[\w.-]+/[\w.-]+(:[0-9a-f]{64})?$",
+        validation_alias="UPSCALE_MODEL",
+    )
 
     daily_limit_user: int = Field(default=5, ge=0, validation_alias="DAILY_LIMIT_USER")
     daily_limit_subscriber: int = Field(default=50, ge=0, validation_alias="DAILY_LIMIT_SUBSCRIBER")

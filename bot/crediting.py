@@ -15,8 +15,8 @@ from aiogram.utils.i18n import I18n
 
 from bot.clock import Clock
 from bot.i18n import pick_locale
+from bot.services.audience import AudienceService
 from bot.services.payments import PaymentService
-from bot.services.users import UserService
 from bot.texts import credit_text
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,10 @@ CREDIT_EVERY_SECONDS = 60.0
 
 
 class PaymentCrediting:
-    def __init__(self, bot: Bot, payments: PaymentService, users: UserService, i18n: I18n, clock: Clock) -> None:
+    def __init__(self, bot: Bot, payments: PaymentService, audience: AudienceService, i18n: I18n, clock: Clock) -> None:
         self._bot = bot
         self._payments = payments
-        self._users = users
+        self._audience = audience
         self._i18n = i18n
         self._clock = clock
 
@@ -54,6 +54,6 @@ class PaymentCrediting:
         try:
             await self._bot.send_message(user_id, text)
         except TelegramForbiddenError:
-            await self._users.set_blocked(user_id, True)
+            await self._audience.set_blocked(user_id, True)
         except TelegramAPIError as exc:
             log.info("late payment notice to %s failed: %s", user_id, type(exc).__name__)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import io
 import logging
 from collections.abc import AsyncIterator
@@ -21,12 +20,14 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from PIL import Image
 
-from bot.catalog import MODELS
+from bot.album import send_album
+from bot.captions import result_caption
 from bot.i18n import pick_locale
+from bot.photo_jobs import PHOTO_KINDS
+from bot.photo_texts import photo_caption, photo_failure_text
 from bot.send_retry import PASSING_FAULTS, with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
-from bot.texts import CAPTION_LIMIT, fit_html, model_title
 from keyboards.prompt_help import original_prompt_keyboard
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,30 @@ CHAT_ACTION_EVERY = 4.5  # Telegram shows an action for about 5 s
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """What reached the chat: the ids of the messages sent, and why the rest did not go (if any)."""
+    """What reached the chat: the ids of the messages sent, and why the rest did not go (if any).
+
+    `messages` are the sent messages themselves, one per delivered image in the result's order (an
+    album's items too): their photo (or document) file ids are what later actions reuse.
+    """
 
     message_ids: list[int] = field(default_factory=list)
     failure: TelegramAPIError | None = None
+    messages: list[Message] = field(default_factory=list)
 
     @property
     def first(self) -> int | None:
         return self.message_ids[0] if self.message_ids else None
+
+    @property
+    def file_ids(self) -> list[str | None]:
+        """Telegram's file id of each delivered image, in order (the largest photo size, or the document)."""
+        ids: list[str | None] = []
+        for message in self.messages:
+            if message.photo:
+                ids.append(message.photo[-1].file_id)
+            else:
+                ids.append(message.document.file_id if message.document else None)
+        return ids
 
     @property
     def blocked(self) -> bool:
@@ -92,20 +109,32 @@ class Delivery:
         """Send the images in order until one cannot go; the message ids are the proof of delivery.
 
         `prompt_used`: what the provider got, when prompt help rewrote the user's prompt: the caption
-        shows it, and a button offers the user's own words instead."""
+        shows it, and a button offers the user's own words instead (an album cannot carry buttons)."""
         assert job.chat_id is not None
-        ids: list[int] = []
+        messages: list[Message] = []
         helped = prompt_used is not None and prompt_used != job.prompt
+        shown = prompt_used or job.prompt
         with self._locale(job.locale):
             markup = original_prompt_keyboard(job.id) if helped else None
+            if len(result.images) > 1 and all(_fits_photo(image.data) for image in result.images):
+                caption = result_caption(result, result.images, shown, left, limit, helped=helped)
+                try:
+                    album = await send_album(self._bot, job.chat_id, result.images, caption)
+                except TelegramAPIError as exc:
+                    return Sent([], exc)
+                if album is not None:
+                    return Sent([m.message_id for m in album], messages=album)
             for image in result.images:
-                caption = caption_for(result, image, prompt_used or job.prompt, left, limit, helped=helped)
+                if job.kind in PHOTO_KINDS:
+                    caption = photo_caption(job, image, left, limit)
+                else:
+                    caption = result_caption(result, [image], shown, left, limit, helped=helped)
                 try:
                     sent = await self._send_image(job.chat_id, image, caption, markup)
                 except TelegramAPIError as exc:
-                    return Sent(ids, exc)
-                ids.append(sent.message_id)
-        return Sent(ids)
+                    return Sent([m.message_id for m in messages], exc, messages)
+                messages.append(sent)
+        return Sent([m.message_id for m in messages], messages=messages)
 
     async def _send_image(
         self, chat_id: int, image: GeneratedImage, caption: str, markup: InlineKeyboardMarkup | None = None
@@ -135,7 +164,9 @@ class Delivery:
 
     async def failed(self, job: JobView, failure: GenerationFailed) -> None:
         with self._locale(job.locale):
-            if failure.reason is FailureReason.INVALID_REQUEST:
+            if job.kind in PHOTO_KINDS:
+                text = photo_failure_text(job, failure)
+            elif failure.reason is FailureReason.INVALID_REQUEST:
                 text = _("That description is too long or empty. Please send a shorter text.")
             else:
                 text = _(
@@ -188,44 +219,6 @@ class Delivery:
             await self._bot.send_message(chat_id, text)
         except TelegramAPIError as exc:
             log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
-
-
-def caption_for(
-    result: GenerationResult,
-    image: GeneratedImage,
-    prompt: str,
-    left: int | None,
-    limit: int,
-    *,
-    helped: bool = False,
-) -> str:
-    """Model (and the fallback, if one made it), the escaped prompt cut to fit, and what is left today.
-
-    `helped`: `prompt` is prompt help's rewrite, and the caption says so."""
-    made_by = model_title(image.step)
-    upstream = image.model.rsplit("/", 1)[-1]
-    head = f"{MODELS[image.step].emoji} <b>{html.escape(made_by)}</b> <i>({html.escape(upstream)})</i>\n"
-    if image.step != result.requested:
-        head += (
-            _("↪️ {requested} was unavailable, so {made_by} made this one.").format(
-                requested=html.escape(model_title(result.requested)), made_by=html.escape(made_by)
-            )
-            + "\n"
-        )
-    if image.prompt_shortened:
-        head += (
-            _("✂️ Your description was too long for {made_by}: it got a shortened one.").format(
-                made_by=html.escape(made_by)
-            )
-            + "\n"
-        )
-    if helped:
-        head += _("✨ Prompt help rewrote your description:") + "\n"
-    if left is None:
-        tail = "\n" + _("Images left today: unlimited")
-    else:
-        tail = "\n" + _("Images left today: {left} of {limit}").format(left=left, limit=limit)
-    return fit_html(head, prompt, tail, CAPTION_LIMIT, wrap="📝 {}")
 
 
 def _fits_photo(data: bytes) -> bool:

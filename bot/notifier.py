@@ -16,6 +16,8 @@ from aiogram.utils.i18n import I18n
 from bot.clock import Clock
 from bot.i18n import pick_locale
 from bot.levels import Level
+from bot.services.audience import AudienceService
+from bot.services.user_levels import LevelService
 from bot.services.users import UserService
 from bot.texts import format_date, level_name
 
@@ -26,9 +28,21 @@ CHECK_EVERY_SECONDS = 300.0
 
 
 class SubscriptionNotifier:
-    def __init__(self, bot: Bot, users: UserService, i18n: I18n, clock: Clock, *, renewable: bool = True) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        users: UserService,
+        levels: LevelService,
+        audience: AudienceService,
+        i18n: I18n,
+        clock: Clock,
+        *,
+        renewable: bool = True,
+    ) -> None:
         self._bot = bot
         self._users = users
+        self._levels = levels
+        self._audience = audience
         self._i18n = i18n
         self._clock = clock
         self._renewable = renewable  # /subscribe is on sale: worth pointing to
@@ -36,9 +50,9 @@ class SubscriptionNotifier:
     async def check(self) -> int:
         """One pass; returns how many messages were sent."""
         sent = 0
-        for user in await self._users.expiring_soon(WARN_BEFORE):
+        for user in await self._levels.expiring_soon(WARN_BEFORE):
             assert user.level_until is not None
-            if not await self._users.claim_expiry_warning(user.id, user.level_until):
+            if not await self._levels.claim_expiry_warning(user.id, user.level_until):
                 continue  # another check got there first: once is enough
             if self._renewable:
                 text = self._i18n.gettext(
@@ -50,7 +64,7 @@ class SubscriptionNotifier:
             text = text.format(date=format_date(user.level_until, self._clock.tz))
             if await self._send(user.id, text):
                 sent += 1
-        for user_id, old_level in await self._users.expire_levels():
+        for user_id, old_level in await self._levels.expire_levels():
             ended = await self._users.get(user_id)
             if ended is not None and ended.is_banned:
                 continue  # a banned user hears nothing more from the bot (the warning skips them too)
@@ -74,7 +88,7 @@ class SubscriptionNotifier:
             await self._bot.send_message(user_id, text)
             return True
         except TelegramForbiddenError:
-            await self._users.set_blocked(user_id, True)
+            await self._audience.set_blocked(user_id, True)
         except TelegramAPIError as exc:
             log.info("subscription notice to %s failed: %s", user_id, type(exc).__name__)
         return False

@@ -1,9 +1,8 @@
-"""A user's photo, fetched from Telegram within the providers' caps (bot/providers/limits.py).
+"""Bounds on a user's photo, checked from what Telegram says about it before a byte is downloaded.
 
-Bounded before download, at both ends: the handler picks a PhotoSize whose reported width, height
-and file_size are within the caps (`pick_photo`), and the worker checks getFile's file_size before
-reading, streams the body with a byte cap, and reads the pixel size from the header before any
-model sees it (`download_photo`).
+A handler picks the largest PhotoSize within the bounds of the job (Telegram offers several sizes of
+every photo); the worker checks the `file_size` getFile reports and cuts the download at the cap, and
+the bytes are decoded within the provider caps (bot/providers/limits.py) before any model sees them.
 """
 
 from __future__ import annotations
@@ -16,6 +15,31 @@ from aiogram.types import PhotoSize
 from PIL import Image, UnidentifiedImageError
 
 from bot.providers.limits import MAX_PIXELS, TooLarge, check_pixels
+from models import JobKind
+
+# Telegram itself takes photos of at most 10 MB; the Bot API serves downloads of up to 20 MB.
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+# An upscale doubles each side: at most 1280×1280 in (Telegram's 1280 px size of any photo fits) keeps
+# the result within 2560 px a side, and its PNG within PROVIDER_MAX_BYTES' default of 20 MB.
+UPSCALE_MAX_PIXELS = 1280 * 1280
+
+
+def max_pixels(kind: JobKind) -> int:
+    return UPSCALE_MAX_PIXELS if kind is JobKind.UPSCALE else MAX_PIXELS
+
+
+def pick_photo(sizes: Sequence[PhotoSize] | None, kind: JobKind) -> PhotoSize | None:
+    """The largest size within the byte and pixel caps for `kind`, or None when every size is over."""
+    cap = max_pixels(kind)
+    fitting = [
+        size
+        for size in sizes or ()
+        if size.width * size.height <= cap and (size.file_size is None or size.file_size <= PHOTO_MAX_BYTES)
+    ]
+    return max(fitting, key=lambda size: size.width * size.height, default=None)
+
+
+# --- describe (issue 11): the photo a vision model looks at ---------------------------------------
 
 VISION_SIDE = 1280  # larger photos add bytes, not detail a vision model uses
 DOWNLOAD_SECONDS = 60
@@ -30,10 +54,10 @@ class PhotoRejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-def pick_photo(sizes: Sequence[PhotoSize], max_bytes: int) -> PhotoSize | None:
+def pick_vision_photo(sizes: Sequence[PhotoSize] | None, max_bytes: int) -> PhotoSize | None:
     """The largest size up to VISION_SIDE within the caps, else the smallest within them; None if none is."""
     fitting = [
-        s for s in sizes if s.width * s.height <= MAX_PIXELS and (s.file_size is None or s.file_size <= max_bytes)
+        s for s in sizes or () if s.width * s.height <= MAX_PIXELS and (s.file_size is None or s.file_size <= max_bytes)
     ]
     if not fitting:
         return None
@@ -44,7 +68,10 @@ def pick_photo(sizes: Sequence[PhotoSize], max_bytes: int) -> PhotoSize | None:
 
 
 async def download_photo(bot: Bot, file_id: str, max_bytes: int) -> tuple[bytes, str]:
-    """The photo's bytes and MIME type; PhotoRejected when a cap is passed or it is not an image."""
+    """The photo's bytes and MIME type; PhotoRejected when a cap is passed or it is not an image.
+
+    getFile's file_size is checked before a byte is read, the body is cut at the cap as it streams,
+    and the pixel size is read from the header (no pixel decoded) before any model sees it."""
     file = await bot.get_file(file_id)
     if file.file_size is not None and file.file_size > max_bytes:
         raise PhotoRejected("too_large", f"{file.file_size} bytes over the {max_bytes}-byte cap")
@@ -58,7 +85,7 @@ async def download_photo(bot: Bot, file_id: str, max_bytes: int) -> tuple[bytes,
             raise PhotoRejected("too_large", f"body over the {max_bytes}-byte cap")
     data = bytes(body)
     try:
-        with Image.open(io.BytesIO(data)) as image:  # the header only: no pixel is decoded here
+        with Image.open(io.BytesIO(data)) as image:
             check_pixels(*image.size)
             mime = MIME_TYPES.get(image.format or "")
     except (TooLarge, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -28,12 +28,13 @@ from bot.delivery import Delivery, Sent
 from bot.describing import DescribeRunner
 from bot.draining import drain
 from bot.faults import is_outage
+from bot.photo_jobs import PHOTO_KINDS, PhotoJobs
 from bot.prompt_step import PromptStep
 from bot.queue import JobQueue
+from bot.services.audience import AudienceService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
 from bot.services.quota import QuotaService
-from bot.services.users import UserService
 from bot.web.metrics import Metrics
 from models import GenerationStatus, JobKind
 
@@ -49,7 +50,7 @@ class Worker:
         delivery: Delivery,
         queue: JobQueue,
         quota: QuotaService,
-        users: UserService,
+        audience: AudienceService,
         settings: Settings,
         clock: Clock,
         owner: str | None = None,
@@ -57,19 +58,21 @@ class Worker:
         alerts: RefusalAlerts | None = None,
         prompts: PromptStep | None = None,
         describer: DescribeRunner | None = None,
+        photo_jobs: PhotoJobs | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
         self._delivery = delivery
         self._queue = queue
         self._quota = quota
-        self._users = users
+        self._audience = audience
         self._clock = clock
         self.owner = owner or instance_owner()
         self._metrics = metrics or Metrics()
         self._alerts = alerts
         self._prompts = prompts  # prompt help before a generate job's provider call
         self._describer = describer  # describe jobs (JobKind.DESCRIBE)
+        self._photo_jobs = photo_jobs
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -165,7 +168,7 @@ class Worker:
         try:
             async with self._delivery.progress(job):
                 prompt = await self._prompts.prompt_for(job, self.owner) if self._prompts is not None else job.prompt
-                outcome = await self._generation.generate(dataclasses.replace(job.request, prompt=prompt))
+                outcome = await self._outcome(job, prompt)
             if isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.REFUSED:
                 settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.REFUSED, outcome)
                 if settled is not None:
@@ -220,6 +223,15 @@ class Worker:
         self._metrics.job_finished(JobKind.DESCRIBE.value, provider, status, time.monotonic() - started, None)
         if settled is not None:
             await self._queue.enqueue_many(settled.promoted)
+
+    async def _outcome(self, job: JobView, prompt: str) -> GenerationResult | GenerationFailed:
+        """A prompt runs the chain (from `prompt`, after prompt help); an edit or upscale works on its
+        photo (bot/photo_jobs.py)."""
+        if job.kind in PHOTO_KINDS:
+            if self._photo_jobs is None:  # a worker built without one: no charge, "not available"
+                return GenerationFailed(job.model, FailureReason.NO_PROVIDER, [])
+            return await self._photo_jobs.run(job)
+        return await self._generation.generate(dataclasses.replace(job.request, prompt=prompt))
 
     async def _alert(self, job: JobView) -> None:
         """The job is settled already: a failing alert is logged, never a reason to run the job again."""
@@ -283,7 +295,7 @@ class Worker:
         if sent.blocked:  # an expected event, not an error: one line, no traceback
             log.info("generation %s: user %s blocked the bot; unit released", job.id, job.user_id)
             if job.user_id is not None:
-                await self._users.set_blocked(job.user_id, True)
+                await self._audience.set_blocked(job.user_id, True)
             return await self._jobs.finish(
                 job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class=error_class
             )

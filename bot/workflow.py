@@ -13,13 +13,17 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.queue import JobQueue
+from bot.services.audience import AudienceService
+from bot.services.bans import BanService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.preferences import PreferenceService
 from bot.services.prompts import PromptRecords
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.reports import ReportService
+from bot.services.user_levels import LevelService
 from bot.services.users import UserService
 
 
@@ -27,6 +31,9 @@ class WorkflowData(TypedDict):
     settings: Settings
     clock: Clock
     users: UserService
+    levels: LevelService
+    bans: BanService
+    audience: AudienceService
     quota: QuotaService
     generation: GenerationService
     jobs: GenerationJobs
@@ -36,3 +43,4 @@ class WorkflowData(TypedDict):
     refunds: RefundService
     broadcaster: Broadcaster
     prompts: PromptRecords
+    preferences: PreferenceService

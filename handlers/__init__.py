@@ -8,6 +8,7 @@ from handlers import (
     admin,
     common,
     describe,
+    edit,
     errors,
     fallback,
     generate,
@@ -15,6 +16,7 @@ from handlers import (
     payments,
     profile,
     prompthelp,
+    settings,
     start,
 )
 
@@ -31,6 +33,8 @@ def build_routers() -> list[Router]:
         admin.router_factory(),
         describe.router_factory(),
         prompthelp.router_factory(),
+        settings.router_factory(),  # before generate: a typed seed or negative prompt is not a prompt
+        edit.router_factory(),  # before generate: an instruction or a reply is not a prompt
         generate.router_factory(),
         fallback.router_factory(),
     ]

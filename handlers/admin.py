@@ -16,8 +16,10 @@ from bot.broadcast import Broadcaster, BroadcastResult
 from bot.clock import Clock
 from bot.i18n import pick_locale
 from bot.levels import Level
+from bot.services.bans import BanService
 from bot.services.refunds import RefundResult, RefundService
 from bot.services.reports import ReportService
+from bot.services.user_levels import LevelService
 from bot.services.users import UserService, UserView
 from bot.star_refunds import StarRefunder
 from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate, user_label
@@ -78,7 +80,13 @@ async def _find(message: Message, users: UserService, ref: str) -> UserView | No
 
 
 async def on_setlevel(
-    message: Message, command: CommandObject, users: UserService, bot: Bot, i18n_core: I18n, clock: Clock
+    message: Message,
+    command: CommandObject,
+    users: UserService,
+    levels: LevelService,
+    bot: Bot,
+    i18n_core: I18n,
+    clock: Clock,
 ) -> None:
     usage = _("Usage: /setlevel <user_id|@username> <user|subscriber|admin> [days]")
     args = _args(command)
@@ -99,7 +107,7 @@ async def on_setlevel(
         if days is None:
             await message.answer(_("Days must be a whole number from 1 to {max}.").format(max=MAX_DAYS))
             return
-    updated = await users.set_level(target.id, level, days)  # AdminProtected: answered by the error router
+    updated = await levels.set_level(target.id, level, days)  # AdminProtected: answered by the error router
     until = format_date(updated.level_until, clock.tz) if updated.level_until else None
     await message.answer(
         _("{who}: level {level}{until}.").format(
@@ -205,7 +213,7 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
     await message.answer("\n".join(lines))
 
 
-async def on_ban(message: Message, command: CommandObject, users: UserService) -> None:
+async def on_ban(message: Message, command: CommandObject, users: UserService, bans: BanService) -> None:
     args = (command.args or "").split(maxsplit=1)
     if not args:
         await _usage(message, _("Usage: /ban <user_id|@username> [reason]"))
@@ -214,11 +222,11 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
     if target is None:
         return
     reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
-    await users.set_ban(target.id, True, reason)  # AdminProtected: answered by the error router
+    await bans.set_ban(target.id, True, reason)  # AdminProtected: answered by the error router
     await message.answer(_("{who} is banned.").format(who=user_label(target)))
 
 
-async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: UserService) -> None:
+async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: UserService, bans: BanService) -> None:
     """The button under a refusal alert. Answered first (a callback expires within seconds); the alert
     then says who was banned and loses its button, so every admin sees it was handled."""
     target = await users.get(callback_data.user_id)
@@ -226,7 +234,7 @@ async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: 
         text = _("No such user: {ref}. They must have started the bot.").format(ref=callback_data.user_id)
         await callback.answer(text, show_alert=True)
         return
-    banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
+    banned = await bans.set_ban(target.id, True, _("many prompts refused by content filters"))
     done = _("{who} is banned.").format(who=user_label(banned))
     await callback.answer(html.unescape(done))
     message = callback.message
@@ -237,7 +245,7 @@ async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: 
             log.info("refusal alert not updated: %s", type(exc).__name__)
 
 
-async def on_unban(message: Message, command: CommandObject, users: UserService) -> None:
+async def on_unban(message: Message, command: CommandObject, users: UserService, bans: BanService) -> None:
     args = _args(command)
     if len(args) != 1:
         await _usage(message, _("Usage: /unban <user_id|@username>"))
@@ -245,7 +253,7 @@ async def on_unban(message: Message, command: CommandObject, users: UserService)
     target = await _find(message, users, args[0])
     if target is None:
         return
-    await users.set_ban(target.id, False)
+    await bans.set_ban(target.id, False)
     await message.answer(_("{who} is unbanned.").format(who=user_label(target)))
 
 

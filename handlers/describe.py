@@ -17,7 +17,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.photos import pick_photo
+from bot.photos import PHOTO_MAX_BYTES, pick_vision_photo
 from bot.queue import JobQueue
 from bot.services.generation import MAX_PROMPT_CHARS
 from bot.services.jobs import GenerationJobs, SubmitStatus
@@ -71,7 +71,7 @@ async def on_photo(
     if settings.hf_token is None:
         await message.answer(_unavailable())
         return
-    size = pick_photo(message.photo or [], settings.provider_max_bytes)
+    size = pick_vision_photo(message.photo, min(settings.provider_max_bytes, PHOTO_MAX_BYTES))
     if size is None:
         await message.answer(_("This photo is too large for me to look at. Nothing was charged."))
         return

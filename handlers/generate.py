@@ -16,8 +16,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
 from bot.faults import is_outage
+from bot.flag_texts import flag_hint
+from bot.prompt_flags import FlagError, parse_prompt
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
+from bot.services.preferences import PreferenceService
 from bot.services.users import UserService, UserView
 from bot.texts import format_reset, level_name, model_title
 from keyboards.menu import GENERATE, MenuButton
@@ -91,11 +94,17 @@ async def on_prompt(
     queue: JobQueue,
     clock: Clock,
     state: FSMContext,
+    preferences: PreferenceService,
     raw_state: str | None = None,
 ) -> None:
     """Validate, reserve and queue; the worker does the rest. Answers within milliseconds."""
     if raw_state is not None:  # leave "waiting for a prompt"; with Redis, no two writes for nothing
         await state.clear()
+    try:
+        parsed = parse_prompt(message.text or "")  # before anything is charged
+    except FlagError as exc:
+        await message.answer(flag_hint(exc))
+        return
     # The middleware's view may come from the cache; what is charged and which model runs must not.
     # This read waits for the bulk gate, so a crowd of prompts costs commands nothing before it.
     fresh = await users.get(user.id)
@@ -104,18 +113,22 @@ async def on_prompt(
         return
     user = fresh
     model = user.chosen_model
+    options = (await preferences.get(user.id)).options(parsed.overrides)  # the flags win over /settings
     submitted = await jobs.submit(
         user_id=user.id,
         chat_id=message.chat.id,
         level=user.level,
-        prompt=(message.text or "").strip(),
+        prompt=parsed.text,
         model=model,
+        options=options,
         locale=user.language_code,
     )
     if not submitted.accepted or submitted.generation_id is None:
         await _refused(message, submitted, user, clock)
         return
-    if submitted.status is SubmitStatus.QUEUED:
+    if submitted.status is SubmitStatus.QUEUED and options.count > 1:
+        text = _("🎨 Generating {count} images with {model}…").format(count=options.count, model=model_title(model))
+    elif submitted.status is SubmitStatus.QUEUED:
         text = _("🎨 Generating with {model}…").format(model=model_title(model))
     else:
         text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))
@@ -145,7 +158,15 @@ async def _enqueue_or_withdraw(
 
 
 async def _refused(message: Message, submitted: Submitted, user: UserView, clock: Clock) -> None:
-    if submitted.status is SubmitStatus.LIMIT_REACHED and submitted.quota is not None:
+    quota = submitted.quota
+    if submitted.status is SubmitStatus.LIMIT_REACHED and quota is not None and not quota.exhausted:
+        # Several images asked for, fewer left: nothing was taken; say how many still fit.
+        await message.answer(
+            _("Only {left} images are left today. Ask for fewer (--n {left}) or change /settings.").format(
+                left=quota.remaining
+            )
+        )
+    elif submitted.status is SubmitStatus.LIMIT_REACHED and submitted.quota is not None:
         await message.answer(
             _("You have used all {limit} images for today. The limit resets at {reset}.").format(
                 limit=submitted.quota.limit, reset=format_reset(submitted.quota.resets_at, clock.local_now())

@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.enums import ChatType
 from aiogram.types import ChatMemberUpdated
 
-from bot.services.users import UserService
+from bot.services.audience import AudienceService
 
 
 def router_factory() -> Router:
@@ -15,8 +15,8 @@ def router_factory() -> Router:
     return router
 
 
-async def on_my_chat_member(event: ChatMemberUpdated, users: UserService) -> None:
+async def on_my_chat_member(event: ChatMemberUpdated, audience: AudienceService) -> None:
     if event.chat.type != ChatType.PRIVATE:
         return
     blocked = event.new_chat_member.status in ("kicked", "left")
-    await users.set_blocked(event.from_user.id, blocked)
+    await audience.set_blocked(event.from_user.id, blocked)

@@ -58,5 +58,9 @@ async def on_help(message: Message, user: UserView, quota: QuotaService) -> None
         ),
         "",
         _("Commands: /generate choose a model, /profile your level and usage, /cancel stop the current step."),
+        _(
+            "/settings: aspect ratio, images per prompt, seed, negative prompt, style. For one prompt only, "
+            "add flags: --ar 16:9 --n 2 --seed 42 --no text --style anime"
+        ),
     ]
     await message.answer("\n".join(lines), reply_markup=main_menu())

@@ -11,13 +11,18 @@ from aiogram.utils.i18n import gettext as _
 GENERATE = "🎨 Generate"
 PROFILE = "👤 Profile"
 HELP = "❓ Help"
+SETTINGS = "⚙️ Settings"
 
 
 def main_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
             [KeyboardButton(text=_("🎨 Generate"))],
-            [KeyboardButton(text=_("👤 Profile")), KeyboardButton(text=_("❓ Help"))],
+            [
+                KeyboardButton(text=_("👤 Profile")),
+                KeyboardButton(text=_("⚙️ Settings")),
+                KeyboardButton(text=_("❓ Help")),
+            ],
         ],
         resize_keyboard=True,
         input_field_placeholder=_("Describe an image…"),
@@ -27,7 +32,9 @@ def main_menu() -> ReplyKeyboardMarkup:
 def menu_texts(i18n: I18n) -> frozenset[str]:
     """Every button's text in every language: messages that are never prompts."""
     locales = {i18n.default_locale, *i18n.available_locales}
-    return frozenset(i18n.gettext(msgid, locale=locale) for msgid in (GENERATE, PROFILE, HELP) for locale in locales)
+    return frozenset(
+        i18n.gettext(msgid, locale=locale) for msgid in (GENERATE, PROFILE, SETTINGS, HELP) for locale in locales
+    )
 
 
 class MenuButton(Filter):

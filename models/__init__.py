@@ -4,6 +4,7 @@ from models.base import Base
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
 from models.lease import Lease
 from models.payment import Payment, PaymentStatus
+from models.preferences import UserPreferences
 from models.usage import DailyUsage
 from models.user import User
 
@@ -19,4 +20,5 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "User",
+    "UserPreferences",
 ]

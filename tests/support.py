@@ -56,7 +56,7 @@ class StubProvider:
             raise ProviderError(outcome, self.name, model.value, status=503, detail="stub failure", latency_ms=1)
         if isinstance(outcome, BaseException):
             raise outcome
-        return ProviderImage(png(self.color), self.name, f"stub/{model.value}")
+        return ProviderImage(png(self.color), self.name, f"stub/{model.value}", seed=options.seed)
 
     async def aclose(self) -> None:
         return None

@@ -8,16 +8,18 @@ from bot.broadcast import Broadcaster, BroadcastResult
 from bot.clock import ManualClock
 from bot.coordination.leases import Leases
 from bot.db import SessionFactory
+from bot.services.audience import AudienceService
 from bot.services.users import Profile, UserService
 
 
 async def test_one_broadcast_at_a_time_across_instances(sessions: SessionFactory, clock: ManualClock) -> None:
     users = UserService(sessions, clock, frozenset())
+    audience = AudienceService(users.rows)
     for uid in range(1, 4):
         await users.register(Profile(id=uid, first_name=f"U{uid}"))
     leases = Leases(sessions, clock)
-    first = Broadcaster(users, rate=30, leases=leases, owner="instance-a")
-    second = Broadcaster(users, rate=30, leases=leases, owner="instance-b")
+    first = Broadcaster(audience, rate=30, leases=leases, owner="instance-a")
+    second = Broadcaster(audience, rate=30, leases=leases, owner="instance-b")
     gate = asyncio.Event()
     sent: list[int] = []
     reports: list[BroadcastResult] = []

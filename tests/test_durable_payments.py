@@ -18,6 +18,7 @@ from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
 from bot.services.payments import PaymentService
+from bot.services.user_levels import LevelService
 from bot.services.users import Profile, UserService
 from models import PaymentStatus
 
@@ -64,7 +65,7 @@ def db(request: pytest.FixtureRequest) -> SessionFactory:
 async def _setup(sessions: SessionFactory, clock: ManualClock) -> tuple[UserService, PaymentService]:
     users = UserService(sessions, clock, frozenset())
     await users.register(Profile(id=1, first_name="Ann"))
-    return users, PaymentService(sessions, users, (PLAN,), clock)
+    return users, PaymentService(sessions, users, LevelService(users.rows), (PLAN,), clock)
 
 
 async def test_a_charge_whose_crediting_fails_is_kept_and_credited_on_retry(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.catalog import ModelId, chain_for
 from bot.clock import ManualClock
+from bot.coordination.concurrency import MemoryConcurrency
 from bot.levels import Level
-from bot.providers.base import ErrorKind, ImageOptions
+from bot.providers.base import ErrorKind, ImageOptions, Option, ProviderImage
 from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
 from bot.services.generation import GenerationService as Service
 from bot.services.health import ProviderHealth
+from bot.styles import SEED_MAX, STYLES
 from tests.support import StubProvider, default_stubs
 
 
@@ -110,16 +114,100 @@ async def test_invalid_requests_are_refused(prompt: str, options: ImageOptions) 
     assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.INVALID_REQUEST
 
 
-async def test_several_images_vary_the_seed_and_stay_on_the_working_provider() -> None:
+async def test_several_images_vary_the_seed_each_through_the_chain() -> None:
     stubs = default_stubs()
-    stubs["gemini"].outcomes = [ErrorKind.RATE_LIMITED]
+    stubs["gemini"].outcomes = [ErrorKind.RATE_LIMITED] * 3
     outcome = await Service(list(stubs.values())).generate(
         GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER, ImageOptions(count=3, seed=7))
     )
     assert isinstance(outcome, GenerationResult) and len(outcome.images) == 3
-    assert len(stubs["gemini"].calls) == 1
-    assert [opts.seed for _m, _p, opts in stubs["hf"].calls] == [7, 8, 9]
+    assert len(stubs["gemini"].calls) == 3
+    assert sorted(opts.seed for _m, _p, opts in stubs["hf"].calls) == [7, 8, 9]
     assert all(opts.count == 1 for _m, _p, opts in stubs["hf"].calls)
+    assert [img.seed for img in outcome.images] == [7, 8, 9]  # in the order of their seeds
+
+
+async def test_several_images_are_made_at_the_same_time() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].delay = 0.3
+    service = Service(list(stubs.values()))
+    started = asyncio.get_running_loop().time()
+    outcome = await service.generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER, ImageOptions(count=4))
+    )
+    took = asyncio.get_running_loop().time() - started
+    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 4
+    assert took < 0.9, took  # one after another would take 1.2 s
+
+
+async def test_the_concurrency_limiter_still_caps_the_images_of_one_request() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].delay = 0.05
+    limiter = MemoryConcurrency({"gemini-flash": 2})
+    running = 0
+    most = 0
+    inner = stubs["gemini"].generate
+
+    async def counting(model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            return await inner(model, prompt, options)
+        finally:
+            running -= 1
+
+    stubs["gemini"].generate = counting  # type: ignore[method-assign]
+    outcome = await Service(list(stubs.values()), limiter=limiter).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER, ImageOptions(count=4))
+    )
+    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 4
+    assert most == 2
+
+
+async def test_one_failed_image_of_four_leaves_three() -> None:
+    stubs = default_stubs()
+    stubs["gemini"].outcomes = ["ok", ErrorKind.UNAVAILABLE, "ok", "ok"]
+    stubs["hf"]._configured = False
+    stubs["pollinations"]._configured = False
+    outcome = await Service(list(stubs.values())).generate(
+        GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER, ImageOptions(count=4, seed=100))
+    )
+    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 3
+
+
+async def test_without_a_seed_one_is_picked_and_the_images_count_up_from_it() -> None:
+    stubs = default_stubs()
+    service = Service(list(stubs.values()), rng=random.Random(5))
+    outcome = await service.generate(GenerationRequest("a cat", ModelId.FLUX_DEV, Level.USER, ImageOptions(count=2)))
+    assert isinstance(outcome, GenerationResult)
+    seeds = sorted(opts.seed for _m, _p, opts in stubs["hf"].calls if opts.seed is not None)
+    assert len(seeds) == 2 and seeds[1] == seeds[0] + 1
+    assert random.Random(5).randint(0, SEED_MAX) == seeds[0]
+
+
+async def test_the_style_is_folded_into_the_prompt_and_ignored_options_are_named() -> None:
+    gemini = StubProvider("gemini", [ModelId.GEMINI_FLASH])
+    gemini.accepts = {ModelId.GEMINI_FLASH: frozenset({Option.ASPECT_RATIO})}  # type: ignore[attr-defined]
+    outcome = await Service([gemini]).generate(
+        GenerationRequest(
+            "a cat",
+            ModelId.GEMINI_FLASH,
+            Level.USER,
+            ImageOptions(seed=3, negative_prompt="dogs", aspect_ratio="16:9", style="anime"),
+        )
+    )
+    assert isinstance(outcome, GenerationResult)
+    [(_model, prompt, _opts)] = gemini.calls
+    assert prompt.startswith("a cat. ") and STYLES["anime"].suffix in prompt
+    assert outcome.first.ignored == {Option.SEED, Option.NEGATIVE_PROMPT}
+
+
+async def test_a_seed_picked_by_the_service_is_not_an_ignored_option() -> None:
+    gemini = StubProvider("gemini", [ModelId.GEMINI_FLASH])
+    gemini.accepts = {ModelId.GEMINI_FLASH: frozenset({Option.ASPECT_RATIO})}  # type: ignore[attr-defined]
+    outcome = await Service([gemini]).generate(GenerationRequest("a cat", ModelId.GEMINI_FLASH, Level.USER))
+    assert isinstance(outcome, GenerationResult) and outcome.first.ignored == frozenset()
 
 
 async def test_a_provider_in_an_outage_rests_and_is_tried_again_later() -> None:

@@ -18,11 +18,13 @@ from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ErrorKind
+from bot.services.bans import BanService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
+from bot.services.user_levels import LevelService
 from bot.services.users import Profile, UserService
 from models import Generation, GenerationStatus
 from tests.conftest import make_settings
@@ -35,12 +37,14 @@ PLAN = Plan(days=30, stars=250)
 async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFactory, clock: ManualClock) -> None:
     settings = make_settings("sqlite+aiosqlite://", DAILY_LIMIT_USER=3, INFLIGHT_CAP="user:0")
     users = UserService(pg_sessions, clock, frozenset({9}))
+    levels = LevelService(users.rows)
+    bans = BanService(users.rows)
     quota = QuotaService(pg_sessions, settings, clock)
     stubs = default_stubs()
     generation = GenerationService(list(stubs.values()))
     jobs = GenerationJobs(pg_sessions, quota, clock, settings)
     reports = ReportService(pg_sessions, quota, clock)
-    payments = PaymentService(pg_sessions, users, (PLAN,), clock)
+    payments = PaymentService(pg_sessions, users, levels, (PLAN,), clock)
 
     ann = await users.register(Profile(id=1, first_name="Ann", username="Ann_X", language_code="ru"))
     await users.register(Profile(id=9, first_name="Root"))
@@ -77,14 +81,14 @@ async def test_users_jobs_reports_payments_on_postgres(pg_sessions: SessionFacto
     assert await payments.mark_refunded("ch") is not None
     assert (await users.get(1)).level is Level.USER  # type: ignore[union-attr]
 
-    await users.set_level(1, Level.SUBSCRIBER, days=1)
+    await levels.set_level(1, Level.SUBSCRIBER, days=1)
     clock.advance(timedelta(hours=2))
-    assert [u.id for u in await users.expiring_soon(timedelta(days=1))] == [1]
+    assert [u.id for u in await levels.expiring_soon(timedelta(days=1))] == [1]
     clock.advance(timedelta(days=1))
-    assert await users.expire_levels() == [(1, Level.SUBSCRIBER)]
-    assert await users.claim_ban_notice(1) is False
-    await users.set_ban(1, True)
-    assert await users.claim_ban_notice(1) is True and await users.claim_ban_notice(1) is False
+    assert await levels.expire_levels() == [(1, Level.SUBSCRIBER)]
+    assert await bans.claim_ban_notice(1) is False
+    await bans.set_ban(1, True)
+    assert await bans.claim_ban_notice(1) is True and await bans.claim_ban_notice(1) is False
 
 
 async def test_concurrent_claims_never_strand_a_queued_job(pg_sessions: SessionFactory, clock: ManualClock) -> None:

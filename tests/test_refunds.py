@@ -17,6 +17,7 @@ from bot.services.refunds import (
     RefundResult,
     RefundService,
 )
+from bot.services.user_levels import LevelService
 from bot.services.users import Profile, UserService
 from models import PaymentStatus
 
@@ -41,7 +42,7 @@ class Answers:
 async def setup(sessions: SessionFactory, clock: ManualClock) -> tuple[RefundService, PaymentService, UserService]:
     users = UserService(sessions, clock, frozenset())
     await users.register(Profile(id=1, first_name="Ann"))
-    payments = PaymentService(sessions, users, (PLAN,), clock)
+    payments = PaymentService(sessions, users, LevelService(users.rows), (PLAN,), clock)
     await payments.credit(1, charge_id="c1", provider_charge_id=None, payload=PLAN.payload, currency="XTR", amount=250)
     return RefundService(payments, users), payments, users
 

@@ -170,12 +170,14 @@ async def test_outages_then_a_refusal_is_a_refusal_not_all_failed() -> None:
     assert stubs["pollinations"].calls == []
 
 
-async def test_images_made_before_a_refusal_are_kept() -> None:
+async def test_the_other_images_of_a_request_are_kept_when_one_is_refused() -> None:
+    """The images run at once: a refusal ends the chain of the image it refused (no laxer model is
+    asked for it), and the images made alongside are still delivered."""
     stubs = default_stubs()
-    stubs["gemini"].outcomes = ["ok", ErrorKind.REFUSED]
+    stubs["gemini"].outcomes = ["ok", ErrorKind.REFUSED, "ok"]
     outcome = await Service(list(stubs.values())).generate(request(count=3))
-    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 1
-    assert len(stubs["gemini"].calls) == 2 and stubs["hf"].calls == []
+    assert isinstance(outcome, GenerationResult) and len(outcome.images) == 2
+    assert len(stubs["gemini"].calls) == 3 and stubs["hf"].calls == [] and stubs["pollinations"].calls == []
 
 
 async def test_the_word_list_refuses_before_any_provider_is_called() -> None:

@@ -10,8 +10,11 @@ from bot.clock import ManualClock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.audience import AudienceService
+from bot.services.bans import BanService
 from bot.services.errors import AdminProtected, UserNotFound
 from bot.services.payments import CheckoutProblem, PaymentService
+from bot.services.user_levels import LevelService
 from bot.services.users import Profile, UserService
 from models import User
 
@@ -27,7 +30,8 @@ async def _users(sessions: SessionFactory, clock: ManualClock, admins: frozenset
 
 async def test_register_refreshes_profile_and_keeps_level(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
-    await users.set_level(1, Level.SUBSCRIBER)
+    levels = LevelService(users.rows)
+    await levels.set_level(1, Level.SUBSCRIBER)
     view = await users.register(Profile(id=1, first_name="Anna", username="anna"))
     assert (view.first_name, view.username, view.level) == ("Anna", "anna", Level.SUBSCRIBER)
     assert (await users.find("@ANNA")) is not None and (await users.find("1")) is not None
@@ -36,49 +40,55 @@ async def test_register_refreshes_profile_and_keeps_level(sessions: SessionFacto
 
 async def test_timed_level_returns_to_user_by_itself(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
-    view = await users.set_level(1, Level.SUBSCRIBER, days=3)
+    levels = LevelService(users.rows)
+    view = await levels.set_level(1, Level.SUBSCRIBER, days=3)
     assert view.level is Level.SUBSCRIBER and view.level_until == clock.now() + timedelta(days=3)
     clock.advance(timedelta(days=3, seconds=1))
     assert (await users.get(1)).level is Level.USER  # type: ignore[union-attr]
-    assert await users.expire_levels() == [(1, Level.SUBSCRIBER)]
-    assert await users.expire_levels() == []
+    assert await levels.expire_levels() == [(1, Level.SUBSCRIBER)]
+    assert await levels.expire_levels() == []
 
 
 async def test_admin_ids_cannot_be_demoted_or_banned(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock, admins=frozenset({2}))
+    levels = LevelService(users.rows)
+    bans = BanService(users.rows)
     assert (await users.get(2)).level is Level.ADMIN  # type: ignore[union-attr]
     with pytest.raises(AdminProtected) as demoted:
-        await users.set_level(2, Level.USER)
+        await levels.set_level(2, Level.USER)
     assert demoted.value.user.id == 2
     with pytest.raises(AdminProtected):
-        await users.set_ban(2, True)
+        await bans.set_ban(2, True)
     assert (await users.get(2)).is_banned is False  # type: ignore[union-attr]
     with pytest.raises(UserNotFound) as missing:
-        await users.set_ban(404, True)
+        await bans.set_ban(404, True)
     assert missing.value.user_id == 404
 
 
 async def test_expiry_warning_is_due_once_per_end_date(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
-    view = await users.set_level(1, Level.SUBSCRIBER, days=3)
-    assert await users.expiring_soon(timedelta(days=1)) == []
+    levels = LevelService(users.rows)
+    view = await levels.set_level(1, Level.SUBSCRIBER, days=3)
+    assert await levels.expiring_soon(timedelta(days=1)) == []
     clock.advance(timedelta(days=2, hours=1))
-    [due] = await users.expiring_soon(timedelta(days=1))
+    [due] = await levels.expiring_soon(timedelta(days=1))
     assert due.id == 1
-    assert await users.claim_expiry_warning(1, view.level_until) is True  # type: ignore[arg-type]
-    assert await users.claim_expiry_warning(1, view.level_until) is False  # type: ignore[arg-type]
-    assert await users.expiring_soon(timedelta(days=1)) == []
+    assert await levels.claim_expiry_warning(1, view.level_until) is True  # type: ignore[arg-type]
+    assert await levels.claim_expiry_warning(1, view.level_until) is False  # type: ignore[arg-type]
+    assert await levels.expiring_soon(timedelta(days=1)) == []
 
 
 async def test_pre_checkout_checks(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
-    payments = PaymentService(sessions, users, (PLAN,), clock)
+    levels = LevelService(users.rows)
+    bans = BanService(users.rows)
+    payments = PaymentService(sessions, users, levels, (PLAN,), clock)
     assert await payments.check(1, PLAN.payload, "XTR", 250) is None
     assert await payments.check(1, "sub:30:1", "XTR", 1) is CheckoutProblem.UNKNOWN_PLAN
     assert await payments.check(1, PLAN.payload, "XTR", 249) is CheckoutProblem.WRONG_AMOUNT
     assert await payments.check(1, PLAN.payload, "USD", 250) is CheckoutProblem.WRONG_AMOUNT
     assert await payments.check(99, PLAN.payload, "XTR", 250) is CheckoutProblem.UNKNOWN_USER
-    await users.set_ban(1, True, "spam")
+    await bans.set_ban(1, True, "spam")
     assert await payments.check(1, PLAN.payload, "XTR", 250) is CheckoutProblem.BANNED
 
 
@@ -86,7 +96,8 @@ async def test_payment_credits_once_and_renewal_extends_from_expiry(
     sessions: SessionFactory, clock: ManualClock
 ) -> None:
     users = await _users(sessions, clock)
-    payments = PaymentService(sessions, users, (PLAN,), clock)
+    levels = LevelService(users.rows)
+    payments = PaymentService(sessions, users, levels, (PLAN,), clock)
     kwargs = {"provider_charge_id": None, "payload": PLAN.payload, "currency": "XTR", "amount": 250}
     first = await payments.credit(1, charge_id="c1", **kwargs)  # type: ignore[arg-type]
     again = await payments.credit(1, charge_id="c1", **kwargs)  # type: ignore[arg-type]
@@ -100,7 +111,8 @@ async def test_payment_credits_once_and_renewal_extends_from_expiry(
 
 async def test_refund_takes_the_days_back_once(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
-    payments = PaymentService(sessions, users, (PLAN,), clock)
+    levels = LevelService(users.rows)
+    payments = PaymentService(sessions, users, levels, (PLAN,), clock)
     kwargs = {"provider_charge_id": None, "payload": PLAN.payload, "currency": "XTR", "amount": 250}
     await payments.credit(1, charge_id="c1", **kwargs)  # type: ignore[arg-type]
     await payments.credit(1, charge_id="c2", **kwargs)  # type: ignore[arg-type]
@@ -115,6 +127,7 @@ async def test_refund_takes_the_days_back_once(sessions: SessionFactory, clock: 
 
 async def test_register_writes_only_when_something_changed(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock)
+    audience = AudienceService(users.rows)
     first = await users.get(1)
     assert first is not None
     clock.advance(timedelta(minutes=5))
@@ -129,7 +142,7 @@ async def test_register_writes_only_when_something_changed(sessions: SessionFact
         assert row is not None and row.last_seen_at == clock.now()  # stale: refreshed
     renamed = await users.register(Profile(id=1, first_name="Anna", username="ann", language_code="ru"))
     assert same.first_name == "Ann" and renamed.first_name == "Anna"
-    await users.set_blocked(1, True)
+    await audience.set_blocked(1, True)
     assert (
         await users.register(Profile(id=1, first_name="Anna", username="ann", language_code="ru"))
     ).blocked_bot is False

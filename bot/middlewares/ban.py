@@ -11,14 +11,15 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, TelegramObject, Update
 from aiogram.utils.i18n import gettext as _
 
-from bot.services.users import UserService, UserView
+from bot.services.bans import BanService
+from bot.services.user_view import UserView
 
 log = logging.getLogger(__name__)
 
 
 class BanMiddleware(BaseMiddleware):
-    def __init__(self, users: UserService) -> None:
-        self._users = users
+    def __init__(self, bans: BanService) -> None:
+        self._bans = bans
 
     async def __call__(
         self,
@@ -33,7 +34,7 @@ class BanMiddleware(BaseMiddleware):
             return await handler(event, data)
         if isinstance(event, Update) and event.callback_query is not None:
             await _stop_spinner(event.callback_query)
-        if not user.ban_notified and await self._users.claim_ban_notice(user.id):
+        if not user.ban_notified and await self._bans.claim_ban_notice(user.id):
             bot: Bot = data["bot"]
             try:
                 await bot.send_message(user.id, _("You can no longer use this bot."))

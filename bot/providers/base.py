@@ -25,6 +25,7 @@ class ImageOptions:
     count: int = 1
     seed: int | None = None
     negative_prompt: str | None = None
+    style: str | None = None  # a style preset id (bot.styles); the generation service folds it into the prompt
 
     def size(self, default: int = 1024, multiple: int = 16) -> tuple[int, int]:
         """Width and height in pixels, derived from the aspect ratio when not given, rounded to `multiple`."""
@@ -87,6 +88,29 @@ class ProviderImage:
     model: str
     mime_type: str = "image/png"
     prompt_shortened: bool = False  # the provider got a cut prompt (e.g. a URL cap): the caption says so
+    seed: int | None = None  # the seed the provider was sent (None: it takes none), for the caption
+    width: int = 0  # as decoded
+    height: int = 0
+
+
+class Option(StrEnum):
+    """Options a model may take or ignore. Providers declare theirs in `accepts`, so the caption can
+    say once which of the user's options a model ignored, from a table rather than ad hoc."""
+
+    ASPECT_RATIO = "aspect_ratio"  # an aspect ratio or a size
+    SEED = "seed"
+    NEGATIVE_PROMPT = "negative_prompt"
+
+
+ALL_OPTIONS = frozenset(Option)
+
+
+def accepted_options(provider: object, model: ModelId) -> frozenset[Option]:
+    """What `provider` does with `model`: its `accepts` table; a provider without one takes everything."""
+    accepts = getattr(provider, "accepts", None)
+    if accepts is None:
+        return ALL_OPTIONS
+    return frozenset(accepts.get(model, ALL_OPTIONS))
 
 
 class ErrorKind(StrEnum):
@@ -132,7 +156,10 @@ class ProviderError(Exception):
 
 
 class ImageProvider(Protocol):
-    """One upstream service. `generate` returns one decoded image or raises ProviderError."""
+    """One upstream service. `generate` returns one decoded image or raises ProviderError.
+
+    A provider may also declare `accepts: Mapping[ModelId, frozenset[Option]]`, the options each
+    model really takes (read through `accepted_options`; none declared = all taken)."""
 
     name: str
     models: frozenset[ModelId]
@@ -200,6 +227,7 @@ def decode_image(data: bytes | None, provider: str, model: str, *, max_bytes: in
             raise TooLarge(f"body of {len(data)} bytes is over the {max_bytes}-byte cap")
         with Image.open(io.BytesIO(data)) as img:
             check_pixels(*img.size)
+            width, height = img.size
             img.load()
             fmt = (img.format or "PNG").upper()
             if fmt not in KEPT_FORMATS:
@@ -215,7 +243,7 @@ def decode_image(data: bytes | None, provider: str, model: str, *, max_bytes: in
             ErrorKind.BAD_OUTPUT, provider, model, detail=f"not an image: {type(exc).__name__}"
         ) from None
     mime = Image.MIME.get(fmt, "image/png")
-    return ProviderImage(data=data, provider=provider, model=model, mime_type=mime)
+    return ProviderImage(data=data, provider=provider, model=model, mime_type=mime, width=width, height=height)
 
 
 KEPT_FORMATS = frozenset({"PNG", "JPEG"})  # sent to Telegram as they came

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import aiohttp
 import httpx
@@ -30,6 +31,7 @@ from bot.timing import elapsed_ms
 from .base import (
     ErrorKind,
     ImageOptions,
+    Option,
     ProviderError,
     ProviderImage,
     decode_image,
@@ -67,6 +69,11 @@ class GeminiProvider:
 
     name = "gemini"
     models = frozenset({ModelId.GEMINI_FLASH})
+    # Aspect ratio through image_config; a negative prompt folded into the text (fold_negative). No seed:
+    # generationConfig.seed does not make Gemini's images reproducible, so none is sent or reported.
+    accepts: ClassVar[Mapping[ModelId, frozenset[Option]]] = {
+        ModelId.GEMINI_FLASH: frozenset({Option.ASPECT_RATIO, Option.NEGATIVE_PROMPT})
+    }
 
     def __init__(
         self,
@@ -103,7 +110,6 @@ class GeminiProvider:
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=types.ImageConfig(aspect_ratio=supported_ratio(options, GEMINI_RATIOS)),
-            seed=options.seed,
             safety_settings=safety_settings(self._safety),
         )
         try:

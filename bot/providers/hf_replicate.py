@@ -26,8 +26,9 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +46,7 @@ from . import hub_http
 from .base import (
     ErrorKind,
     ImageOptions,
+    Option,
     ProviderError,
     ProviderImage,
     decode_image,
@@ -88,7 +90,6 @@ FLUX_DEV = HubModel(
             "num_inference_steps",
             "guidance_scale",
             "seed",
-            "negative_prompt",
             "aspect_ratio",
             "disable_safety_checker",
         }
@@ -96,7 +97,8 @@ FLUX_DEV = HubModel(
     steps=28,
     guidance=3.5,
 )
-# Schnell is distilled: at most 4 steps, no guidance, no negative prompt.
+# Schnell is distilled: at most 4 steps, no guidance. Neither takes a negative prompt (replicate/cog-flux
+# predict.py has no such input; FLUX uses no classifier-free guidance to put one in).
 FLUX_SCHNELL = HubModel(
     SCHNELL_REPO,
     frozenset({"width", "height", "num_inference_steps", "seed", "aspect_ratio", "disable_safety_checker"}),
@@ -146,6 +148,11 @@ class HFReplicateProvider:
 
     name = "hf-replicate"
     models = frozenset({ModelId.FLUX_DEV, ModelId.FLUX_PRO})
+    # Size (aspect_ratio; width/height in 16s for dev, "custom" in 32s for pro) and seed; no negative prompt.
+    accepts: ClassVar[Mapping[ModelId, frozenset[Option]]] = {
+        ModelId.FLUX_DEV: frozenset({Option.ASPECT_RATIO, Option.SEED}),
+        ModelId.FLUX_PRO: frozenset({Option.ASPECT_RATIO, Option.SEED}),
+    }
     poll_interval: float = 0.5  # seconds between polls of an unfinished Replicate prediction
 
     def __init__(
@@ -214,7 +221,7 @@ class HFReplicateProvider:
             ) from None
         image = await asyncio.to_thread(self._decode, data, attempt.repo, started)
         log.info("%s answered in %d ms", attempt.repo, elapsed_ms(started))
-        return image
+        return replace(image, seed=options.seed)
 
     async def _hub_attempt(self, model: HubModel, prompt: str, options: ImageOptions, started: float) -> bytes:
         params = hub_params(model, options)
@@ -340,7 +347,7 @@ class HFReplicateProvider:
             )
         image = await asyncio.to_thread(self._decode, file.content, PRO_MODEL, started)
         log.info("%s answered in %d ms", PRO_MODEL, elapsed_ms(started))
-        return image
+        return replace(image, seed=options.seed)
 
     def _prediction(self, response: httpx.Response, started: float) -> dict[str, Any]:
         if response.status_code >= 400:
@@ -452,7 +459,6 @@ def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:
         "num_inference_steps": model.steps,
         "guidance_scale": model.guidance,
         "seed": options.seed,
-        "negative_prompt": options.negative_prompt or None,
         # Replicate's FLUX models size by aspect ratio; width/height are what HF's schema names.
         "aspect_ratio": supported_ratio(options, FLUX_RATIOS),
         # cog-flux's NSFW checker is on unless disabled; said explicitly, so no default change turns it off.

@@ -20,7 +20,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -29,8 +31,10 @@ from bot.catalog import ModelId
 from bot.timing import elapsed_ms
 
 from .base import (
+    ALL_OPTIONS,
     ErrorKind,
     ImageOptions,
+    Option,
     ProviderError,
     ProviderImage,
     decode_image,
@@ -63,6 +67,9 @@ class PollinationsProvider:
 
     name = "pollinations"
     models = frozenset({ModelId.POLLINATIONS})
+    # width/height, seed and negative_prompt are query parameters of both APIs (image.pollinations.ai's
+    # ImageParamsSchema in src/params.ts has negative_prompt too, defaulting to "worst quality, blurry").
+    accepts: ClassVar[Mapping[ModelId, frozenset[Option]]] = {ModelId.POLLINATIONS: ALL_OPTIONS}
 
     def __init__(
         self, api_key: str | None, base_url: str | None, timeout: float, *, max_bytes: int = DEFAULT_MAX_BYTES
@@ -88,6 +95,7 @@ class PollinationsProvider:
             )
         quoted, shortened = quote_capped(prompt, URL_PROMPT_MAX)
         url, params, headers = self._request(quoted, options)
+        sent_seed = int(params["seed"])
         try:
             async with asyncio.timeout(self._timeout):
                 response = await fetch_capped(
@@ -120,7 +128,7 @@ class PollinationsProvider:
             exc.latency_ms = elapsed_ms(started)
             raise
         log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", elapsed_ms(started))
-        return replace(image, prompt_shortened=shortened) if shortened else image
+        return replace(image, prompt_shortened=shortened, seed=sent_seed)
 
     def _request(self, quoted: str, options: ImageOptions) -> tuple[str, dict[str, str | int], dict[str, str]]:
         """URL, query and headers; `quoted` is the prompt already escaped for the path."""
@@ -136,10 +144,12 @@ class PollinationsProvider:
                 "nologo": "true",
                 "safe": "true",
             }
+            if options.negative_prompt:
+                params["negative_prompt"] = options.negative_prompt
             return f"{base}/prompt/{quoted}", params, {}
         base = self._base_url or KEYED_BASE_URL
         params = {"model": MODEL, "width": width, "height": height, "seed": seed, "safe": "true"}
-        # Only the keyed API takes a negative prompt; flags are never sent as false (it reads "false" as true).
+        # Flags are never sent as false (it reads "false" as true); no negative prompt, no parameter.
         if options.negative_prompt:
             params["negative_prompt"] = options.negative_prompt
         return f"{base}/image/{quoted}", params, {"Authorization": f"Bearer {self._key}"}

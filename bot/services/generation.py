@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.catalog import MODELS, ModelId, chain_for
 from bot.coordination.concurrency import ConcurrencyLimiter
@@ -22,14 +23,20 @@ from bot.providers.base import (
     ErrorKind,
     ImageOptions,
     ImageProvider,
+    Option,
     ProviderError,
     ProviderImage,
+    accepted_options,
     parse_ratio,
     provider_for,
 )
 from bot.safety import WORD_LIST, SafetyPolicy
 from bot.services.health import ProviderHealth
+from bot.styles import SEED_MAX, styled_prompt
 from bot.timing import elapsed_ms
+
+if TYPE_CHECKING:
+    from bot.services.editing import EditingService
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,10 @@ class GeneratedImage:
     provider: str
     model: str  # the concrete upstream model (e.g. black-forest-labs/FLUX.1-schnell)
     prompt_shortened: bool = False  # the provider got a cut prompt: the caption says so
+    seed: int | None = None  # the seed the provider used (None: the model takes none)
+    width: int = 0
+    height: int = 0
+    ignored: frozenset[Option] = frozenset()  # options the user set that this model does not take
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +144,22 @@ class GenerationService:
         health: ProviderHealth | None = None,
         limiter: ConcurrencyLimiter | None = None,
         policy: SafetyPolicy | None = None,
+        rng: random.Random | None = None,
+        editing: EditingService | None = None,
     ) -> None:
         self._providers = list(providers)
         self._health = health
         self._limiter = limiter  # caps calls per chain step across every worker sharing it
         self._policy = policy or SafetyPolicy()
+        self._rng = rng or random.Random()  # seeds the user did not fix: picked here, so they can be reported
+        self.editing = editing  # edits and upscales of a photo (bot/services/editing.py)
+
+    def can_upscale(self) -> bool:
+        """Whether an upscaler is configured: the ⬆️ button is shown only then."""
+        return self.editing is not None and self.editing.can_upscale()
+
+    def can_edit(self) -> bool:
+        return self.editing is not None and self.editing.can_edit()
 
     async def cooldowns(self) -> dict[str, float]:
         """Seconds each configured step still rests, by step name."""
@@ -172,19 +194,27 @@ class GenerationService:
 
         chain = chain_for(request.model, request.level)
         attempts: list[Attempt] = []
-        images: list[GeneratedImage] = []
-        start_at = 0
+        asked = _asked(request.options)
+        prompt = styled_prompt(request.prompt, request.options.style)
+        base_seed = request.options.seed
+        if base_seed is None:  # a seed of our own, so the caption can tell it and a re-run can reproduce it
+            base_seed = self._rng.randint(0, SEED_MAX)
+        # All images at once (each through the whole chain, each waiting for a slot of the limiter):
+        # n images take about as long as one. The order of the result is the order of the seeds.
+        tasks = [
+            asyncio.ensure_future(
+                self._one(chain, prompt, _nth_options(request.options, base_seed, index), attempts, asked)
+            )
+            for index in range(request.options.count)
+        ]
         try:
-            for index in range(request.options.count):
-                options = _nth_options(request.options, index)
-                found = await self._run_chain(chain[start_at:], request.prompt, options, attempts)
-                if found is None:
-                    break
-                image, step = found
-                images.append(image)
-                start_at = chain.index(step)  # later images start where the last one succeeded
-        except _Refused:
-            pass  # the images made before it (of a count > 1) are still delivered
+            found = await asyncio.gather(*tasks)
+        except BaseException:  # a crash or a cancel: no image of this request may run on unobserved
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        images = [image for image in found if image is not None]
         elapsed = elapsed_ms(started)
         if images:
             return GenerationResult(request.model, images, attempts, elapsed)
@@ -195,6 +225,27 @@ class GenerationService:
         tried = [a for a in attempts if a.outcome not in (ErrorKind.NOT_CONFIGURED, COOLING_DOWN)]
         reason = FailureReason.ALL_FAILED if tried else FailureReason.NO_PROVIDER
         return GenerationFailed(request.model, reason, attempts, elapsed)
+
+    async def _one(
+        self,
+        chain: list[ModelId],
+        prompt: str,
+        options: ImageOptions,
+        attempts: list[Attempt],
+        asked: frozenset[Option],
+    ) -> GeneratedImage | None:
+        """One image of a request; None when the chain made none (a refusal ends only this image's chain:
+        the images made meanwhile are still delivered)."""
+        try:
+            found = await self._run_chain(chain, prompt, options, attempts)
+        except _Refused:
+            return None
+        if found is None:
+            return None
+        image, step = found
+        provider = self.provider_for(step)
+        taken = accepted_options(provider, step) if provider is not None else frozenset(Option)
+        return replace(image, ignored=asked - taken)
 
     async def _run_chain(
         self, chain: list[ModelId], prompt: str, options: ImageOptions, attempts: list[Attempt]
@@ -305,14 +356,35 @@ def validate(request: GenerationRequest) -> str | None:
     return None
 
 
-def _nth_options(options: ImageOptions, index: int) -> ImageOptions:
-    if options.seed is None or index == 0:
-        return options
-    return replace(options, seed=options.seed + index)
+def _nth_options(options: ImageOptions, base_seed: int, index: int) -> ImageOptions:
+    """Image `index` of a request: one image, the base seed plus its index (so the set can be reproduced)."""
+    return replace(options, count=1, seed=(base_seed + index) % (SEED_MAX + 1))
+
+
+def _asked(options: ImageOptions) -> frozenset[Option]:
+    """The options the user set (a seed we picked ourselves is not one)."""
+    asked = set()
+    if options.aspect_ratio or (options.width and options.height):
+        asked.add(Option.ASPECT_RATIO)
+    if options.seed is not None:
+        asked.add(Option.SEED)
+    if options.negative_prompt:
+        asked.add(Option.NEGATIVE_PROMPT)
+    return frozenset(asked)
 
 
 def _as_generated(image: ProviderImage, step: ModelId) -> GeneratedImage:
-    return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model, image.prompt_shortened)
+    return GeneratedImage(
+        image.data,
+        image.mime_type,
+        step,
+        image.provider,
+        image.model,
+        image.prompt_shortened,
+        seed=image.seed,
+        width=image.width,
+        height=image.height,
+    )
 
 
 def _key(provider: ImageProvider, step: ModelId) -> str:

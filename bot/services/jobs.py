@@ -442,6 +442,23 @@ class GenerationJobs:
             )
             return int(count or 0)
 
+    async def find(self, generation_id: int) -> JobView | None:
+        """One generation as a view (whose it is, its prompt): what a button under a result acts on."""
+        async with self._sessions() as session:
+            row = await session.get(Generation, generation_id)
+            return _view(row) if row is not None else None
+
+    async def find_sent(self, chat_id: int, message_id: int) -> JobView | None:
+        """The generation whose (first) image is that message in that chat, if the bot sent it."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Generation)
+                .where(Generation.chat_id == chat_id, Generation.sent_message_id == message_id)
+                .order_by(Generation.id.desc())
+                .limit(1)
+            )
+            return _view(row) if row is not None else None
+
     async def status(self, generation_id: int) -> GenerationStatus | None:
         async with self._sessions() as session:
             value = await session.scalar(select(Generation.status).where(Generation.id == generation_id))

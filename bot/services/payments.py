@@ -22,10 +22,11 @@ from bot.clock import Clock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
-from bot.services.errors import UserNotFound
 from bot.services.sql import insert_for
-from bot.services.users import UserService, UserView
-from models import Payment, PaymentStatus, User
+from bot.services.user_levels import LevelService
+from bot.services.user_view import UserView
+from bot.services.users import UserService
+from models import Payment, PaymentStatus
 
 CURRENCY = "XTR"
 CREDIT_BATCH = 100  # charges one crediting round takes on
@@ -63,9 +64,12 @@ class PaymentInfo:
 
 
 class PaymentService:
-    def __init__(self, sessions: SessionFactory, users: UserService, plans: tuple[Plan, ...], clock: Clock) -> None:
+    def __init__(
+        self, sessions: SessionFactory, users: UserService, levels: LevelService, plans: tuple[Plan, ...], clock: Clock
+    ) -> None:
         self._sessions = sessions
         self._users = users
+        self._levels = levels
         self.plans = plans
         self._clock = clock
 
@@ -147,15 +151,9 @@ class PaymentService:
                 ).scalar_one_or_none()
                 if row is None:
                     return None
-            user = await session.get(User, row.user_id, with_for_update=credited)
-            if user is None:
-                raise UserNotFound(row.user_id)
-            if credited and row.days:
-                self._users.apply_days(user, row.days)
-                await session.flush()
-            return Credit(
-                credited=credited, user=self._users.view(user), plan=self.plan_for(row.payload), charge_id=charge_id
-            )
+            user = await self._levels.add_days(session, row.user_id, row.days if credited else 0)
+        self._levels.rows.forget(row.user_id)  # committed: no cached view may predate it
+        return Credit(credited=credited, user=user, plan=self.plan_for(row.payload), charge_id=charge_id)
 
     async def credit(
         self,
@@ -237,17 +235,13 @@ class PaymentService:
             if row is None:
                 return None
             info = _info(row)
-            user = await session.get(User, row.user_id, with_for_update=True)
-            if user is None:
-                raise UserNotFound(row.user_id)
-            if info.days_taken:
-                self._users.apply_days(user, -info.days_taken)
-                await session.flush()
-            return info, self._users.view(user)
+            user = await self._levels.add_days(session, row.user_id, -info.days_taken)
+        self._levels.rows.forget(row.user_id)  # committed: no cached view may predate it
+        return info, user
 
 
 def has_unlimited_access(user: UserView) -> bool:
-    """Bought days would change nothing for this user (see UserService.apply_days)."""
+    """Bought days would change nothing for this user (see LevelService.add_days)."""
     return user.level is Level.ADMIN or (user.level is Level.SUBSCRIBER and user.level_until is None)
 
 

@@ -172,7 +172,7 @@ async def test_non_admin_gets_unknown_command_for_every_admin_command(tmp_path: 
         for user in (BOSS, ANN, IVAN):
             await h.say(user, "/start")
         assert h.app is not None
-        await h.app.services.users.set_ban(IVAN.id, True, "spam")
+        await h.app.services.bans.set_ban(IVAN.id, True, "spam")
         await h.push(h.tg.successful_payment(BOB, "sub:30:250", 250, charge_id="stxCHARGE1"))
         assert (await h.user(BOB.id)).level is Level.SUBSCRIBER
         before = await snapshot(h)
@@ -344,7 +344,7 @@ async def test_concurrent_updates_from_a_banned_user_get_one_notice(tmp_path: Pa
         await h.say(IVAN, "/start")
         await h.tg.wait_for("sendMessage", chat_id=IVAN.id)
         assert h.app is not None
-        await h.app.services.users.set_ban(IVAN.id, True)
+        await h.app.services.bans.set_ban(IVAN.id, True)
         mark = h.tg.mark()
         ids = [h.tg.push(h.tg.message(IVAN, f"prompt {i}")) for i in range(10)]
         await h.tg.processed(ids[-1])
@@ -556,8 +556,8 @@ async def test_broadcast_to_fifty_counts_blocked_waits_out_429_and_keeps_answeri
         await add_users(h, range(2001, 2050))  # 49 users + the admin = 50 recipients
         await add_users(h, range(3001, 3003))  # banned and blocked-already: skipped
         assert h.app is not None
-        await h.app.services.users.set_ban(3001, True)
-        await h.app.services.users.set_blocked(3002, True)
+        await h.app.services.bans.set_ban(3001, True)
+        await h.app.services.audience.set_blocked(3002, True)
         for user_id in (2005, 2017, 2033):
             h.tg.block(user_id)
         h.tg.fail("sendMessage", status=403, description="Forbidden: user is deactivated", chat_id=2040)
@@ -592,7 +592,7 @@ async def test_broadcast_to_fifty_counts_blocked_waits_out_429_and_keeps_answeri
             assert (await h.user(user_id)).blocked_bot is True
         assert (await h.user(2010)).blocked_bot is False
         assert "Blocked the bot: yes" in await reply(h, BOSS, "/user @u2017")
-        assert await h.app.services.users.active_ids() == sorted(
+        assert await h.app.services.audience.active_ids() == sorted(
             {BOSS.id, ANN.id, *range(2001, 2050)} - {2005, 2017, 2033, 2040}
         )
 
@@ -714,11 +714,11 @@ async def test_blocking_and_unblocking_the_bot_is_tracked(tmp_path: Path, clock:
         await h.push(h.tg.my_chat_member(ANN, "kicked"))
         assert (await h.user(ANN.id)).blocked_bot is True
         assert "Blocked the bot: yes" in await reply(h, BOSS, "/user @ann")
-        assert h.app is not None and ANN.id not in await h.app.services.users.active_ids()
+        assert h.app is not None and ANN.id not in await h.app.services.audience.active_ids()
         await h.push(h.tg.my_chat_member(ANN, "member"))
         assert (await h.user(ANN.id)).blocked_bot is False
         assert "Blocked the bot: no" in await reply(h, BOSS, "/user @ann")
-        assert ANN.id in await h.app.services.users.active_ids()
+        assert ANN.id in await h.app.services.audience.active_ids()
         assert h.tg.calls_of("sendMessage", since=mark, chat_id=ANN.id) == []
 
         # A banned user's membership changes are still recorded, silently.

@@ -38,7 +38,7 @@ async def _choose(h: Harness, user: FakeUser, model: str) -> None:
     if model == "flux-pro":
         await h.say(user, "/start")
         assert h.app is not None
-        await h.app.services.users.set_level(user.id, Level.SUBSCRIBER)
+        await h.app.services.levels.set_level(user.id, Level.SUBSCRIBER)
     if model != "gemini-flash":
         await h.click(user, f"pick:{model}")
 
@@ -195,7 +195,7 @@ async def test_admins_see_refusals_and_get_one_alert_a_day_that_survives_a_resta
         assert h.texts(ANN, since=mark)[-1] == "You can no longer use this bot."
 
         clock.advance(timedelta(days=1))
-        await h.app.services.users.set_ban(ANN.id, False)  # type: ignore[union-attr]
+        await h.app.services.bans.set_ban(ANN.id, False)  # type: ignore[union-attr]
         h.gemini.behave("blocked")
         await h.say(ANN, "new day one")
         await h.say(ANN, "new day two")

@@ -31,7 +31,7 @@ async def test_start_registers_and_shows_the_menu(tmp_path: Path, clock: ManualC
         reply = h.tg.sent_messages(ANN.id)[-1]
         assert "Hi, Ann" in reply.result["text"]
         keyboard = [b["text"] for row in reply.params["reply_markup"]["keyboard"] for b in row]
-        assert keyboard == ["🎨 Generate", "👤 Profile", "❓ Help"]
+        assert keyboard == ["🎨 Generate", "👤 Profile", "⚙️ Settings", "❓ Help"]
         user = await h.user(ANN.id)
         assert (user.username, user.first_name, user.language_code, user.level) == ("ann", "Ann", "en", Level.USER)
 
@@ -110,7 +110,7 @@ async def test_stale_choice_above_the_level_is_refused_at_generation(tmp_path: P
     async with Harness(tmp_path, clock) as h:
         await h.say(ANN, "/start")
         assert h.app is not None
-        await h.app.services.users.set_level(ANN.id, Level.SUBSCRIBER, days=1)
+        await h.app.services.levels.set_level(ANN.id, Level.SUBSCRIBER, days=1)
         await h.click(ANN, "pick:flux-pro")
         assert (await h.user(ANN.id)).chosen_model == "flux-pro"
         clock.advance(timedelta(days=1, minutes=1))  # the subscription ran out
@@ -254,7 +254,7 @@ async def test_subscriber_gets_flux_pro_via_replicate(tmp_path: Path, clock: Man
     async with Harness(tmp_path, clock) as h:
         await h.say(ANN, "/start")
         assert h.app is not None
-        await h.app.services.users.set_level(ANN.id, Level.SUBSCRIBER)
+        await h.app.services.levels.set_level(ANN.id, Level.SUBSCRIBER)
         await h.click(ANN, "pick:flux-pro")
         await h.say(ANN, "a lighthouse")
         assert h.replicate.made_by(photo_bytes(h.photos(ANN)[-1]), PRO)

@@ -112,6 +112,7 @@ class Behaviour:
     polls: int = 2
     headers: dict[str, str] = field(default_factory=dict)
     size: int = 12000
+    times: int | None = None  # answer this way this many times, then as "ok" (None: always)
 
 
 class FakeServer:
@@ -175,14 +176,22 @@ class FakeServer:
         polls: int = 2,
         headers: dict[str, str] | None = None,
         size: int = 12000,
+        times: int | None = None,
     ) -> None:
-        """Set how the fake answers requests for `key` (a model or route; None = every key)."""
+        """Set how the fake answers requests for `key` (a model or route; None = every key), for the
+        next `times` requests (None: until told otherwise)."""
         if mode not in self.modes:
             raise ValueError(f"{type(self).__name__} has no mode {mode!r}; choose from {sorted(self.modes)}")
-        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}), size)
+        self._behaviours[key] = Behaviour(mode, status, body, seconds, polls, dict(headers or {}), size, times)
 
     def behaviour(self, key: str | None) -> Behaviour:
-        return self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
+        """The behaviour for one request (counts down a limited one)."""
+        b = self._behaviours.get(key) or self._behaviours.get(None) or Behaviour()
+        if b.times is not None:
+            if b.times <= 0:
+                return Behaviour()
+            b.times -= 1
+        return b
 
     def reset(self) -> None:
         self._behaviours.clear()
@@ -300,6 +309,29 @@ class FakeGemini(FakeServer):
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{version:v1|v1beta|v1alpha}/models/{call}", self._generate)
 
+    def received_images(self) -> list[bytes]:
+        """The images sent to the model (inlineData parts of the request contents), in order."""
+        images = []
+        for request in self.requests:
+            for content in (request.json or {}).get("contents") or []:
+                for part in content.get("parts") or []:
+                    inline = part.get("inlineData") or part.get("inline_data")
+                    if inline and inline.get("data"):
+                        # google-genai sends bytes URL-safe base64-encoded; the API takes either alphabet.
+                        text = inline["data"].replace("+", "-").replace("/", "_")
+                        images.append(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return images
+
+    def received_texts(self) -> list[str]:
+        """The text parts of every request's contents, in order."""
+        return [
+            part["text"]
+            for request in self.requests
+            for content in (request.json or {}).get("contents") or []
+            for part in content.get("parts") or []
+            if part.get("text")
+        ]
+
     def _error_body(self, status: int) -> Any:
         names = {
             400: "INVALID_ARGUMENT",
@@ -377,7 +409,10 @@ class FakeGemini(FakeServer):
 DEFAULT_HUB_MAPPING: dict[str, str] = {
     "black-forest-labs/FLUX.1-dev": "black-forest-labs/flux-dev",
     "black-forest-labs/FLUX.1-schnell": "black-forest-labs/flux-schnell",
+    "black-forest-labs/FLUX.1-Kontext-dev": "black-forest-labs/flux-kontext-dev",
 }
+# The task of each repo's mapping (huggingface_hub refuses a mapping for another task); others text-to-image.
+HUB_TASKS: dict[str, str] = {"black-forest-labs/FLUX.1-Kontext-dev": "image-to-image"}
 
 
 class FakeHub(FakeServer):
@@ -413,9 +448,13 @@ class FakeHub(FakeServer):
             {
                 "_id": "fake" + repo.replace("/", ""),
                 "id": repo,
-                "pipeline_tag": "text-to-image",
+                "pipeline_tag": HUB_TASKS.get(repo, "text-to-image"),
                 "inferenceProviderMapping": {
-                    "replicate": {"status": "live", "providerId": self.mapping[repo], "task": "text-to-image"},
+                    "replicate": {
+                        "status": "live",
+                        "providerId": self.mapping[repo],
+                        "task": HUB_TASKS.get(repo, "text-to-image"),
+                    },
                     "fal-ai": {"status": "live", "providerId": "fal-ai/flux/dev", "task": "text-to-image"},
                 },
             }
@@ -423,7 +462,17 @@ class FakeHub(FakeServer):
 
 
 # Replicate models whose `output` is a single URL string rather than a list.
-STRING_OUTPUT_MODELS = frozenset({"black-forest-labs/flux-1.1-pro", "black-forest-labs/flux-pro"})
+STRING_OUTPUT_MODELS = frozenset(
+    {
+        "black-forest-labs/flux-1.1-pro",
+        "black-forest-labs/flux-pro",
+        "black-forest-labs/flux-kontext-pro",
+        "black-forest-labs/flux-kontext-dev",
+        "nightmareai/real-esrgan",
+    }
+)
+# Upscalers: their output is the input image (`image`, a data URI) enlarged `scale` times, in their colour.
+UPSCALER_MODELS = frozenset({"nightmareai/real-esrgan"})
 
 # What a content filter's failed prediction says (see bot/providers/hf_replicate.py for the sources).
 COG_FLUX_MODELS = frozenset({"black-forest-labs/flux-dev", "black-forest-labs/flux-schnell"})
@@ -434,6 +483,9 @@ DEFAULT_REPLICATE_COLORS: dict[str, RGB] = {
     "black-forest-labs/flux-dev": (40, 170, 60),
     "black-forest-labs/flux-schnell": (230, 200, 30),
     "black-forest-labs/flux-1.1-pro": (200, 40, 200),
+    "black-forest-labs/flux-kontext-pro": (240, 140, 20),
+    "black-forest-labs/flux-kontext-dev": (140, 60, 20),
+    "nightmareai/real-esrgan": (20, 200, 200),
 }
 
 
@@ -479,11 +531,23 @@ class FakeReplicate(FakeServer):
         return color_close(image_color(data), self.color_for(model), tolerance)
 
     def predictions_for(self, model: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "POST" and r.path.endswith(f"/models/{model}/predictions")]
+        """Predictions created for `model` ("owner/name"), by model route or by `version` at /v1/predictions."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "POST"
+            and (
+                r.path.endswith(f"/models/{model}/predictions")
+                or (
+                    r.path.endswith("/v1/predictions") and str((r.json or {}).get("version", "")).split(":")[0] == model
+                )
+            )
+        ]
 
     def _add_routes(self, app: web.Application) -> None:
         for prefix in ("", "/replicate"):
             app.router.add_post(prefix + "/v1/models/{owner}/{name}/predictions", self._create)
+            app.router.add_post(prefix + "/v1/predictions", self._create_versioned)
             app.router.add_get(prefix + "/v1/predictions/{id}", self._get)
         app.router.add_get("/files/{file}", self._file)
         self.chat.add_routes(app)
@@ -497,8 +561,16 @@ class FakeReplicate(FakeServer):
             status=401,
         )
 
-    async def _create(self, request: web.Request) -> web.StreamResponse:
-        model = f"{request.match_info['owner']}/{request.match_info['name']}"
+    async def _create_versioned(self, request: web.Request) -> web.StreamResponse:
+        """`POST /v1/predictions` with `"version": "owner/name:id"` (or `owner/name`), as community models run."""
+        body = await request.json()
+        version = str(body.get("version", ""))
+        if "/" not in version:
+            return web.json_response({"detail": "Invalid version or not permitted", "status": 422}, status=422)
+        return await self._create(request, version.split(":", 1)[0])
+
+    async def _create(self, request: web.Request, model: str | None = None) -> web.StreamResponse:
+        model = model or f"{request.match_info['owner']}/{request.match_info['name']}"
         if self.tokens is not None and self._bearer(request) not in self.tokens:
             return self._unauthorized()
         b = self.behaviour(model)
@@ -507,7 +579,7 @@ class FakeReplicate(FakeServer):
         body = await request.json()
         pid = f"pred{next(self._ids)}"
         prefix = "/replicate" if request.path.startswith("/replicate/") else ""
-        file_bytes = make_image(self.color_for(model))
+        file_bytes = self._output_image(model, body.get("input", {}))
         if b.mode == "garbage":
             file_bytes = GARBAGE
         elif b.mode == "empty":
@@ -543,6 +615,16 @@ class FakeReplicate(FakeServer):
             prediction.update(output=None)
         self._predictions[pid] = prediction
         return web.json_response(prediction, status=201)
+
+    def _output_image(self, model: str, given: dict[str, Any]) -> bytes:
+        """The model's colour; an upscaler's is the input's size times `scale` (so a test sees it grew)."""
+        source = given.get("image") if model in UPSCALER_MODELS else None
+        if isinstance(source, str) and source.startswith("data:") and "," in source:
+            with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) as img:
+                width, height = img.size
+            scale = int(given.get("scale") or 4)
+            return make_image(self.color_for(model), (width * scale, height * scale))
+        return make_image(self.color_for(model))
 
     @staticmethod
     def _refusal(model: str, given: dict[str, Any], b: Behaviour) -> str | None:

@@ -608,6 +608,7 @@ class FakeTelegram:
         self._last_message_id: dict[int | str, int] = {}
         self._files: dict[str, _StoredFile] = {}
         self._paths: dict[str, str] = {}
+        self.downloads: list[str] = []  # file paths fetched at /file/bot<token>/<path>, in order
         self._users: dict[int, dict[str, Any]] = {}
         self._known_queries: set[str] = set()
         self._charges: dict[str, int] = {}
@@ -1544,6 +1545,7 @@ class FakeTelegram:
         return web.json_response({"ok": True, "result": result})
 
     async def _handle_file(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["path"])
         file_id = self._paths.get(request.match_info["path"])
         if file_id is None:
             return _error_response(ApiError(404, "Not Found"))

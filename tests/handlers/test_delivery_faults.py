@@ -97,7 +97,9 @@ async def test_partial_delivery_keeps_the_unit_of_the_image_that_arrived_and_rel
 ) -> None:
     b = await make_bot()
     generation_id = await _submit_two(b)
-    # The second upload is refused whichever way it goes; the first went through.
+    # Telegram refuses the album, so the images go one by one; the second upload is refused
+    # whichever way it goes, the first went through.
+    b.tg.fail("sendMediaGroup", status=400, description="Bad Request: wrong file", times=None)
     b.tg.fail("sendPhoto", status=400, description="Bad Request: wrong file", when=lambda c: _sent_photo(b))
     b.tg.fail("sendDocument", status=400, description="Bad Request: wrong file", times=None)
     await b.services.queue.enqueue(generation_id)

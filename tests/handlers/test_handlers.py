@@ -35,7 +35,7 @@ async def test_start_registers_the_user_in_their_language(make_bot: BotFactory) 
 async def test_picker_locks_what_the_level_does_not_hold(make_bot: BotFactory, level: Level, locked: list[str]) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/start"))
-    await b.services.users.set_level(ANN.id, level)
+    await b.services.levels.set_level(ANN.id, level)
     await b.feed(b.tg.message(ANN, "/generate"))
     labels = [btn["text"] for btn in b.tg.sent_messages(ANN.id)[-1].buttons]
     assert [label.removeprefix("🔒 ") for label in labels if label.startswith("🔒")] == locked
@@ -103,7 +103,7 @@ async def test_an_unexpected_error_gives_a_short_localized_message(
 async def test_banned_user_gets_one_notice_then_silence(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/start"))
-    await b.services.users.set_ban(ANN.id, True, "spam")
+    await b.services.bans.set_ban(ANN.id, True, "spam")
     before = len(b.tg.sent_messages(ANN.id))
     for text in ("hello", "/start", "/generate"):
         await b.feed(b.tg.message(ANN, text))

@@ -140,7 +140,7 @@ async def test_the_daily_alert_reaches_every_admin_once_and_its_button_bans(make
     assert edited is not None and not edited.get("reply_markup")
     assert edited["text"].endswith("\u2068@ann\u2069 (701) is banned.")
 
-    await b.services.users.set_ban(ANN.id, False)
+    await b.services.bans.set_ban(ANN.id, False)
     clock.advance(timedelta(days=1))
     b.stubs["gemini"].outcomes = [ErrorKind.REFUSED] * 3
     for i in range(3):

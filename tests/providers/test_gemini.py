@@ -41,7 +41,7 @@ async def failure(provider: GeminiProvider, **options: object) -> ProviderError:
     return err
 
 
-async def test_success_sends_key_header_modalities_ratio_and_seed(fake: FakeGemini) -> None:
+async def test_success_sends_key_header_modalities_and_ratio_but_no_seed(fake: FakeGemini) -> None:
     image = await generate(GeminiProvider(KEY, MODEL, fake.url, 10), aspect_ratio="16:9", seed=1234)
 
     assert (image.provider, image.model, image.mime_type) == ("gemini", MODEL, "image/png")
@@ -54,8 +54,8 @@ async def test_success_sends_key_header_modalities_ratio_and_seed(fake: FakeGemi
     assert req.json["generationConfig"] == {
         "responseModalities": ["TEXT", "IMAGE"],
         "imageConfig": {"aspectRatio": "16:9"},
-        "seed": 1234,
-    }
+    }  # no seed: it does not make Gemini's images reproducible, and the caption says Gemini ignores it
+    assert image.seed is None and (image.width, image.height) != (0, 0)
 
 
 async def test_negative_prompt_is_folded_into_the_text(fake: FakeGemini) -> None:

@@ -56,8 +56,10 @@ async def test_keyless_uses_the_legacy_route_without_auth(fake: FakePollinations
         "model": "flux",
         "nologo": "true",
         "safe": "true",
+        "negative_prompt": "blur",  # image.pollinations.ai reads it too (src/params.ts)
     }
     assert req.header("authorization") is None
+    assert image.seed == 7
 
 
 async def test_keyed_uses_the_image_route_with_bearer_and_negative_prompt(fake: FakePollinations) -> None:

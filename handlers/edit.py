@@ -1,0 +1,248 @@
+"""Editing and upscaling a photo: a photo with a caption, a text reply to one of the bot's images, and
+the ✏️ Edit and ⬆️ Upscale buttons under a result. Each becomes a job like a prompt (same levels,
+limits, queue and refunds); the worker fetches the photo and runs bot/services/editing.py.
+
+The photo is bounded here, from what Telegram says about it: of the sizes Telegram offers, the largest
+within the byte and pixel caps is taken (bot/photos.py); when none fits, nothing is charged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.catalog import ModelId
+from bot.clock import Clock
+from bot.photos import pick_photo
+from bot.queue import JobQueue
+from bot.services.generation import GenerationService
+from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
+from bot.services.users import UserService, UserView
+from handlers.generate import _enqueue_or_withdraw, _refused
+from keyboards.menu import GENERATE, HELP, PROFILE, MenuButton
+from keyboards.results import ResultAction, ResultButton
+from models import JobKind
+
+log = logging.getLogger(__name__)
+
+# The model an edit or upscale is booked under: every level holds it, so editing follows the user's
+# own limit. Which editor really made the image is stored with the result.
+PHOTO_JOB_MODEL = ModelId.GEMINI_FLASH
+
+
+class EditFlow(StatesGroup):
+    """✏️ Edit was pressed: the next text is the instruction for that image."""
+
+    waiting_instruction = State()
+
+
+def router_factory() -> Router:
+    router = Router(name="edit")
+    private = F.chat.type == ChatType.PRIVATE
+    instruction = (F.text, ~F.text.startswith("/"), ~MenuButton(GENERATE), ~MenuButton(PROFILE), ~MenuButton(HELP))
+    router.message.register(on_captioned_photo, private, F.photo, F.caption)
+    router.message.register(on_instruction, EditFlow.waiting_instruction, private, *instruction)
+    router.message.register(on_reply_to_image, private, F.reply_to_message.photo, replied_to_bot, *instruction)
+    router.callback_query.register(on_edit_button, ResultButton.filter(F.action == ResultAction.EDIT))
+    router.callback_query.register(on_upscale_button, ResultButton.filter(F.action == ResultAction.UPSCALE))
+    return router
+
+
+async def replied_to_bot(message: Message, bot: Bot) -> bool:
+    """A reply to one of this bot's own messages (not to a photo the user sent or forwarded)."""
+    replied = message.reply_to_message
+    return replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
+
+
+async def on_captioned_photo(
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    generation: GenerationService,
+    state: FSMContext,
+    raw_state: str | None = None,
+) -> None:
+    """A photo with a caption: the caption says what to change."""
+    if raw_state is not None:  # a new photo replaces whatever step the user was in (an ✏️ Edit waiting)
+        await state.clear()
+    if not generation.can_edit():
+        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        return
+    await _edit_photo_message(message, message, message.caption or "", None, user, users, jobs, queue, clock)
+
+
+async def on_reply_to_image(
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    generation: GenerationService,
+) -> None:
+    """A text reply to one of the bot's images: the text says what to change in it."""
+    replied = message.reply_to_message
+    assert replied is not None
+    if not generation.can_edit():
+        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        return
+    parent = await jobs.find_sent(message.chat.id, replied.message_id)  # a result of ours: the edit continues it
+    parent_id = parent.id if parent is not None and parent.user_id == user.id else None
+    await _edit_photo_message(message, replied, message.text or "", parent_id, user, users, jobs, queue, clock)
+
+
+async def _edit_photo_message(
+    message: Message,
+    source: Message,
+    instruction: str,
+    parent_id: int | None,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+) -> None:
+    photo = pick_photo(source.photo, JobKind.EDIT)
+    if photo is None:
+        await message.answer(_("This photo is too large for me to work on. Please send a smaller one."))
+        return
+    await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, instruction.strip(), photo.file_id, parent_id)
+
+
+async def on_edit_button(
+    callback: CallbackQuery,
+    callback_data: ResultButton,
+    user: UserView,
+    jobs: GenerationJobs,
+    state: FSMContext,
+    generation: GenerationService,
+) -> None:
+    """Ask for the instruction; the image and its generation wait in the FSM state."""
+    if not generation.can_edit():
+        await callback.answer(_("Editing is not available right now. Nothing was charged."), show_alert=True)
+        return
+    found = await _own_result(callback, callback_data, user, jobs, JobKind.EDIT)
+    if found is None:
+        return
+    message, file_id, _parent = found
+    await callback.answer()
+    await state.set_state(EditFlow.waiting_instruction)
+    await state.update_data(edit_file_id=file_id, edit_parent_id=callback_data.generation_id)
+    await message.answer(_("✏️ What should I change in this picture? Send a short instruction, or /cancel."))
+
+
+async def on_instruction(
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    file_id = data.get("edit_file_id")
+    parent_id = data.get("edit_parent_id")
+    if not isinstance(file_id, str):  # a state left from an older version: start over
+        await message.answer(_("This button is outdated. Send /generate for a fresh menu."))
+        return
+    parent = parent_id if isinstance(parent_id, int) else None
+    await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, (message.text or "").strip(), file_id, parent)
+
+
+async def on_upscale_button(
+    callback: CallbackQuery,
+    callback_data: ResultButton,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    generation: GenerationService,
+) -> None:
+    if not generation.can_upscale():
+        await callback.answer(_("Upscaling is not available right now."), show_alert=True)
+        return
+    found = await _own_result(callback, callback_data, user, jobs, JobKind.UPSCALE)
+    if found is None:
+        return
+    message, file_id, parent = found
+    await callback.answer(_("⬆️ Upscaling ×2…"))
+    # The parent's prompt goes with it: /history and /user show what the upscaled image is of.
+    await _submit(message, user, users, jobs, queue, clock, JobKind.UPSCALE, parent.prompt, file_id, parent.id)
+
+
+async def _own_result(
+    callback: CallbackQuery, callback_data: ResultButton, user: UserView, jobs: GenerationJobs, kind: JobKind
+) -> tuple[Message, str, JobView] | None:
+    """The message, its photo's file_id and the generation under this button, if the image is the
+    presser's own; else say why not."""
+    message = callback.message
+    job: JobView | None = await jobs.find(callback_data.generation_id)
+    if job is None or not isinstance(message, Message):
+        await callback.answer(_("This button is outdated. Send /generate for a fresh menu."), show_alert=True)
+        return None
+    if job.user_id != user.id:  # a forwarded result, or someone else's in a group
+        await callback.answer(_("This image belongs to someone else: its buttons are theirs."), show_alert=True)
+        return None
+    photo = pick_photo(message.photo, kind)
+    if photo is None:
+        await callback.answer(_("This image is too large for that."), show_alert=True)
+        return None
+    return message, photo.file_id, job
+
+
+async def _submit(
+    message: Message,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    kind: JobKind,
+    prompt: str,
+    file_id: str,
+    parent_id: int | None,
+) -> None:
+    """Validate, reserve and queue, as a prompt does; the worker fetches the photo."""
+    fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
+    if fresh is None or fresh.is_banned:
+        users.forget(user.id)
+        return
+    submitted = await jobs.submit(
+        user_id=fresh.id,
+        chat_id=message.chat.id,
+        level=fresh.level,
+        prompt=prompt,
+        model=PHOTO_JOB_MODEL,
+        locale=fresh.language_code,
+        kind=kind,
+        parent_id=parent_id,
+        input_file_id=file_id,
+    )
+    if not submitted.accepted or submitted.generation_id is None:
+        await _refused(message, submitted, fresh, clock)
+        return
+    if submitted.status is not SubmitStatus.QUEUED:
+        text = _("⏳ Queued: it starts when your current image is done.")
+    elif kind is JobKind.UPSCALE:
+        text = _("⬆️ Upscaling ×2…")
+    else:
+        text = _("✏️ Editing your picture…")
+    status: Message | None = None
+    try:
+        status = await message.answer(text)
+        await jobs.set_status_message(submitted.generation_id, status.message_id)
+    finally:  # paid for: it runs even if the status line could not be shown
+        if submitted.status is SubmitStatus.QUEUED:
+            await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)

@@ -20,6 +20,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.services.preferences import Preferences, PreferenceService
+from bot.services.prompts import PromptRecords
 from bot.services.users import UserView
 from bot.styles import ASPECT_RATIOS, MAX_IMAGES, NEGATIVE_MAX_CHARS, SEED_MAX, STYLE_TITLES
 from keyboards.menu import GENERATE, SETTINGS, MenuButton
@@ -81,11 +82,13 @@ def home_text(prefs: Preferences) -> str:
     )
 
 
-async def on_settings(message: Message, user: UserView, preferences: PreferenceService, state: FSMContext) -> None:
+async def on_settings(
+    message: Message, user: UserView, preferences: PreferenceService, prompts: PromptRecords, state: FSMContext
+) -> None:
     if await state.get_state() in (SettingsFlow.waiting_seed.state, SettingsFlow.waiting_negative.state):
         await state.clear()
     prefs = await preferences.get(user.id)
-    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs))
+    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs, await prompts.enabled(user.id)))
 
 
 async def on_action(
@@ -93,6 +96,7 @@ async def on_action(
     callback_data: SettingsAction,
     user: UserView,
     preferences: PreferenceService,
+    prompts: PromptRecords,
     state: FSMContext,
 ) -> None:
     if isinstance(callback.message, Message) and callback.message.chat.type != ChatType.PRIVATE:
@@ -120,7 +124,7 @@ async def on_action(
     if opening:
         await _show(callback, _choices_text(value), choices_keyboard(value, prefs))
     else:
-        await _show(callback, home_text(prefs), home_keyboard(prefs))
+        await _show(callback, home_text(prefs), home_keyboard(prefs, await prompts.enabled(user.id)))
 
 
 def _changes(action: str, value: str) -> dict[str, object] | None:
@@ -161,18 +165,20 @@ async def _ask_to_type(callback: CallbackQuery, action: str, state: FSMContext) 
     await _show(callback, text, None)
 
 
-async def on_seed_typed(message: Message, user: UserView, preferences: PreferenceService, state: FSMContext) -> None:
+async def on_seed_typed(
+    message: Message, user: UserView, preferences: PreferenceService, prompts: PromptRecords, state: FSMContext
+) -> None:
     text = (message.text or "").strip()
     if not text.isdecimal() or int(text) > SEED_MAX:
         await message.answer(_("A seed is a whole number from 0 to {max}. Try again, or /cancel.").format(max=SEED_MAX))
         return
     await state.clear()
     prefs = await preferences.update(user.id, seed=int(text))
-    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs))
+    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs, await prompts.enabled(user.id)))
 
 
 async def on_negative_typed(
-    message: Message, user: UserView, preferences: PreferenceService, state: FSMContext
+    message: Message, user: UserView, preferences: PreferenceService, prompts: PromptRecords, state: FSMContext
 ) -> None:
     text = " ".join((message.text or "").split())
     if len(text) > NEGATIVE_MAX_CHARS:
@@ -184,7 +190,7 @@ async def on_negative_typed(
         return
     await state.clear()
     prefs = await preferences.update(user.id, negative_prompt=text)
-    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs))
+    await message.answer(home_text(prefs), reply_markup=home_keyboard(prefs, await prompts.enabled(user.id)))
 
 
 async def _show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:

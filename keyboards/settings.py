@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.styles import ASPECT_RATIOS, MAX_IMAGES, NO_STYLE, STYLE_TITLES
 from bot.texts import truncate
+from keyboards.prompt_help import prompt_help_button
 
 if TYPE_CHECKING:  # the stored view is only read here: keyboards depend on no service at run time
     from bot.services.preferences import Preferences
@@ -83,8 +84,11 @@ def _mark(text: str, chosen: bool) -> str:
     return f"✅ {text}" if chosen else text
 
 
-def home_keyboard(prefs: Preferences) -> InlineKeyboardMarkup:
+def home_keyboard(prefs: Preferences, prompt_help: bool | None = None) -> InlineKeyboardMarkup:
+    """`prompt_help`: the user's prompt-help switch, as a row of its own (keyboards/prompt_help.py)."""
     rows = [[_button(row.label(prefs), OPEN, row.key)] for row in ROWS]
+    if prompt_help is not None:
+        rows.append([prompt_help_button(prompt_help)])
     rows.append([_button(_("↩️ Reset to defaults"), RESET)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

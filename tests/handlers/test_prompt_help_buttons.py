@@ -59,6 +59,19 @@ async def test_the_switch_works_as_a_row_on_another_screen(make_bot: BotFactory)
     assert (rows[1][0]["text"], rows[1][0]["callback_data"]) == ("✨ Prompt help: on", "ph:0:0")
 
 
+async def test_settings_show_the_switch_and_flip_it_in_place(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/settings"))
+    screen = b.tg.sent_messages(ANN.id)[-1]
+    assert "ph:1:0" in screen.callback_datas
+    await b.feed(b.tg.callback(ANN, "ph:1:0", message_id=screen.result["message_id"]))
+    assert await b.services.prompts.enabled(ANN.id)
+    state = b.tg.message_state(ANN.id, screen.result["message_id"])
+    assert state is not None and state["text"] == screen.result["text"]  # the settings text stays
+    datas = [button["callback_data"] for row in state["reply_markup"]["inline_keyboard"] for button in row]
+    assert datas == [*screen.callback_datas[:-2], "ph:0:0", "set:reset:"]
+
+
 async def test_the_panel_speaks_russian(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(IVAN, "/prompthelp"))

@@ -49,7 +49,7 @@ async def test_settings_show_every_option_and_a_choice_edits_the_message_in_plac
     message_id = await _open_settings(b)
     shown = b.tg.sent_messages(ANN.id)[-1]
     assert shown.callback_datas == ["set:open:ar", "set:open:n", "set:open:seed", "set:open:neg", "set:open:style",
-                                    "set:reset:"]  # fmt: skip
+                                    "ph:1:0", "set:reset:"]  # fmt: skip
     assert "Aspect ratio: 1:1" in shown.result["text"] and "Seed: random" in shown.result["text"]
     assert await _stored(b) is None  # nothing written until something changes
 

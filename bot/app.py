@@ -49,6 +49,7 @@ from bot.providers.pollinations import PollinationsProvider
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
+from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
@@ -137,6 +138,7 @@ class Services:
     payments: PaymentService
     broadcaster: Broadcaster
     refusals: RefusalService
+    gallery: GalleryService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -151,6 +153,7 @@ class Services:
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
+            "gallery": self.gallery,
         }
 
     async def aclose(self) -> None:
@@ -203,6 +206,7 @@ async def build_services(
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
+        gallery=GalleryService(sessions, clock),
     )
 
 
@@ -256,6 +260,7 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
+        gallery=services.gallery,
     )
     services.queue.register(worker.handle)
     return worker
@@ -265,6 +270,7 @@ def attach_worker(
 COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
+    ("history", N_("Your recent images")),
     ("subscribe", N_("Buy a subscription with Stars")),
     ("help", N_("Models, levels and limits")),
     ("cancel", N_("Leave the current step")),

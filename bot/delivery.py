@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from PIL import Image
@@ -24,9 +24,11 @@ from PIL import Image
 from bot.catalog import MODELS
 from bot.i18n import pick_locale
 from bot.send_retry import PASSING_FAULTS, with_retries
+from bot.services.gallery import SentImage
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
 from bot.texts import CAPTION_LIMIT, fit_html, model_title
+from keyboards.results import result_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Sent:
 
     message_ids: list[int] = field(default_factory=list)
     failure: TelegramAPIError | None = None
+    messages: list[Message] = field(default_factory=list)  # as Telegram returned them: their file ids are kept
 
     @property
     def first(self) -> int | None:
@@ -85,33 +88,56 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> Sent:
-        """Send the images in order until one cannot go; the message ids are the proof of delivery."""
+    async def send_images(
+        self, job: JobView, result: GenerationResult, left: int | None, limit: int, *, upscale: bool = False
+    ) -> Sent:
+        """Send the images in order until one cannot go; the message ids are the proof of delivery.
+
+        A single image carries the result buttons itself; several get them in `result_buttons` after."""
         assert job.chat_id is not None
         ids: list[int] = []
+        messages: list[Message] = []
         with self._locale(job.locale):
+            markup = result_keyboard(job.id, upscale=upscale) if len(result.images) == 1 else None
             for image in result.images:
                 caption = caption_for(result, image, job.prompt, left, limit)
                 try:
-                    sent = await self._send_image(job.chat_id, image, caption)
+                    sent = await self._send_image(job.chat_id, image, caption, markup)
                 except TelegramAPIError as exc:
-                    return Sent(ids, exc)
+                    return Sent(ids, exc, messages)
                 ids.append(sent.message_id)
-        return Sent(ids)
+                messages.append(sent)
+        return Sent(ids, messages=messages)
 
-    async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
+    async def result_buttons(self, job: JobView, count: int, *, upscale: bool = False) -> None:
+        """Several images (an album cannot carry a keyboard): one short message with the buttons follows."""
+        if job.chat_id is None:
+            return
+        with self._locale(job.locale):
+            text = _("⬆️ {count} images. What next?").format(count=count)
+            markup = result_keyboard(job.id, upscale=upscale)
+        try:
+            await self._bot.send_message(job.chat_id, text, reply_markup=markup)
+        except TelegramAPIError as exc:  # the images are there; the buttons are a convenience
+            log.info("result buttons for generation %s not sent: %s", job.id, type(exc).__name__)
+
+    async def _send_image(
+        self, chat_id: int, image: GeneratedImage, caption: str, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
         """As a photo when Telegram will take it as one, otherwise (or when photos keep failing) as a
         file, so the image still arrives. 5xx and network errors are retried with backoff first."""
         extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
         file = BufferedInputFile(image.data, filename=f"image.{extension}")
         if _fits_photo(image.data):
             try:
-                return await with_retries(lambda: self._bot.send_photo(chat_id, file, caption=caption))
+                return await with_retries(
+                    lambda: self._bot.send_photo(chat_id, file, caption=caption, reply_markup=markup)
+                )
             except TelegramBadRequest as exc:
                 log.warning("photo rejected (%s); sending as a document", exc.message[:100])
             except PASSING_FAULTS as exc:
                 log.warning("photo not sent after retries (%s); sending as a document", type(exc).__name__)
-        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption))
+        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption, reply_markup=markup))
 
     async def clear_status(self, chat_id: int | None, message_id: int | None) -> None:
         if chat_id is None or message_id is None:
@@ -202,6 +228,30 @@ def caption_for(result: GenerationResult, image: GeneratedImage, prompt: str, le
     else:
         tail = "\n" + _("Images left today: {left} of {limit}").format(left=left, limit=limit)
     return fit_html(head, prompt, tail, CAPTION_LIMIT, wrap="📝 {}")
+
+
+def kept_images(messages: list[Message], result: GenerationResult, seed: int | None) -> list[SentImage]:
+    """What to store of each sent message: its file id (the largest photo size, or the document)."""
+    kept: list[SentImage] = []
+    for position, message in enumerate(messages):
+        size = _image_size(result.images[position].data) if position < len(result.images) else (None, None)
+        if message.photo:
+            largest = message.photo[-1]
+            kind, file_id, unique = "photo", largest.file_id, largest.file_unique_id
+        elif message.document is not None:
+            kind, file_id, unique = "document", message.document.file_id, message.document.file_unique_id
+        else:
+            continue
+        kept.append(SentImage(position, message.chat.id, message.message_id, kind, file_id, unique, *size, seed=seed))
+    return kept
+
+
+def _image_size(data: bytes) -> tuple[int | None, int | None]:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:  # only a record: an undecodable header leaves the size unknown
+        return None, None
 
 
 def _fits_photo(data: bytes) -> bool:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, common, errors, fallback, generate, membership, payments, profile, start
+from handlers import (
+    admin,
+    common,
+    errors,
+    fallback,
+    generate,
+    history,
+    membership,
+    payments,
+    profile,
+    results,
+    start,
+)
 
 
 def build_routers() -> list[Router]:
@@ -17,6 +29,8 @@ def build_routers() -> list[Router]:
         payments.router_factory(),
         membership.router_factory(),
         admin.router_factory(),
+        results.router_factory(),
+        history.router_factory(),
         generate.router_factory(),
         fallback.router_factory(),
     ]

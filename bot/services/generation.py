@@ -157,6 +157,11 @@ class GenerationService:
         provider = self.provider_for(model)
         return provider is not None and provider.available(model)
 
+    def can_upscale(self) -> bool:
+        """PLACEHOLDER (engineer B) until the upscaler lands (engineer E): none is configured, so the
+        ⬆️ Upscale ×2 button stays hidden. E's real predicate replaces this method on merge."""
+        return False
+
     async def generate(self, request: GenerationRequest) -> GenerationOutcome:
         started = time.monotonic()
         problem = validate(request)

@@ -221,3 +221,11 @@ async def test_buttons_work_from_a_fresh_dispatcher_on_the_same_database(
     finally:
         await bot.session.close()
         await services.aclose()
+
+
+async def test_the_buttons_speak_the_users_language(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    gid, photo = await delivered(b, BOB, "лиса")
+    assert [btn["text"] for btn in photo.buttons] == ["🔁 Ещё раз", "🔀 Другая модель", "📎 Оригинал", "✏️ Изменить"]
+    await b.feed(b.tg.callback(BOB, button(ResultAction.OTHER_MODEL, gid)))
+    assert b.tg.sent_texts(BOB.id)[-1] == "Выберите модель для того же описания:"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -26,11 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command in ("run", "worker"):
             return _run(settings, worker_only=command == "worker")
         if command == "migrate":
-            from bot.db import run_migrations_sync
-
-            run_migrations_sync(settings.database_url)
-            print("Database is at the latest schema.")
-            return 0
+            return _migrate(settings, quiet=args.quiet)
         if command == "generate":
             from bot.cli import generate_command
 
@@ -45,6 +43,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _migrate(settings: Settings, *, quiet: bool = False) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db import run_migrations_sync
+
+    try:
+        run_migrations_sync(settings.database_url)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"Could not open the database ({type(exc).__name__}): check DATABASE_URL", file=sys.stderr)
+        return 1
+    if not quiet:
+        print("Database is at the latest schema.")
+    return 0
+
+
+def _migrate_in_child(settings: Settings) -> int | None:
+    """Migrate in a short-lived child process, so Alembic and Mako never load into the bot that runs
+    for weeks. The child reads the same environment and .env. None: the database is in memory, only
+    this process can migrate it (build_services does). Otherwise the child's exit code."""
+    from bot.db import is_in_memory
+
+    if is_in_memory(settings.database_url):
+        return None
+    env = {**os.environ, "DATABASE_URL": settings.database_url}  # this very database, however it was set
+    return subprocess.run([sys.executable, "-m", "bot", "migrate", "--quiet"], env=env, check=False).returncode
+
+
 def _run(settings: Settings, *, worker_only: bool = False) -> int:
     if settings.bot_token is None:
         print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
@@ -56,8 +81,11 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
         print("Configuration error: WORKERS=0 needs REDIS_URL, or nothing would run the jobs", file=sys.stderr)
         return 2
     from aiogram.exceptions import TelegramUnauthorizedError
-    from redis.exceptions import RedisError
     from sqlalchemy.exc import SQLAlchemyError
+
+    migrated = _migrate_in_child(settings)
+    if migrated:  # the child said why
+        return migrated
 
     from bot.app import BotApp
     from bot.coordination.factory import CoordinationUnavailable
@@ -67,7 +95,7 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        app = await BotApp.create(settings)
+        app = await BotApp.create(settings, migrate=migrated is None)
         if worker_only:
             await app.run_worker(stop)
         elif settings.bot_mode == "webhook":
@@ -86,14 +114,22 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
     except CoordinationUnavailable as exc:
         print(f"{exc}: check REDIS_URL", file=sys.stderr)
         return 1
-    except RedisError as exc:
-        # No URL or message: either may carry a password.
-        print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)
-        return 1
     except (SQLAlchemyError, OSError) as exc:
         print(f"Could not open the database ({type(exc).__name__}): check DATABASE_URL", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if not _is_redis_error(exc):
+            raise
+        # No URL or message: either may carry a password.
+        print(f"Could not reach Redis ({type(exc).__name__}): check REDIS_URL", file=sys.stderr)
+        return 1
     return 0
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    """redis is imported only with REDIS_URL (about 6 MiB otherwise never loaded)."""
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.RedisError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot: polling or webhook (BOT_MODE), with in-process workers (default)")
     sub.add_parser("worker", help="run workers only (needs REDIS_URL): take jobs from the shared queue")
-    sub.add_parser("migrate", help="apply database migrations")
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--quiet", action="store_true", help="print nothing when all went well")
     gen = sub.add_parser("generate", help="generate images without Telegram")
     gen.add_argument("prompt")
     gen.add_argument("-m", "--model", default="gemini-flash", help="gemini-flash | flux-dev | flux-pro | pollinations")

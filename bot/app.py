@@ -54,6 +54,7 @@ from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
 from bot.services.user_cache import UserViewCache
@@ -136,6 +137,7 @@ class Services:
     owner: str  # this process, as lease holder and job worker
     reports: ReportService
     payments: PaymentService
+    refunds: RefundService
     broadcaster: Broadcaster
     refusals: RefusalService
     gallery: GalleryService
@@ -152,6 +154,7 @@ class Services:
             "queue": self.queue,
             "reports": self.reports,
             "payments": self.payments,
+            "refunds": self.refunds,
             "broadcaster": self.broadcaster,
             "gallery": self.gallery,
         }
@@ -171,13 +174,18 @@ class Services:
 
 
 async def build_services(
-    settings: Settings, clock: Clock | None = None, providers: list[ImageProvider] | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    providers: list[ImageProvider] | None = None,
+    *,
+    migrate: bool = True,
 ) -> Services:
-    """Open the database (migrating it to head) and wire the services."""
+    """Open the database (migrating it to head unless `migrate` is False: done already) and wire the services."""
     policy = build_safety_policy(settings)  # first: a bad word list stops start-up before anything opens
     clock = clock or Clock(settings.timezone)
     engine = create_engine(settings.database_url, **engine_options(settings))
-    await run_migrations(engine)
+    if migrate:
+        await run_migrations(engine)
     sessions = create_session_factory(engine, settings.bulk_db_slots or default_bulk_slots(settings.database_url))
     leases = Leases(sessions, clock)
     owner = instance_owner()
@@ -188,6 +196,7 @@ async def build_services(
     users = UserService(sessions, clock, settings.admin_ids, UserViewCache(clock, settings.user_cache_ttl))
     queue = JobQueue(create_broker(settings))
     await queue.start()
+    payments = PaymentService(sessions, users, settings.subscription_plans, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -203,7 +212,8 @@ async def build_services(
         coordination=coordination,
         owner=owner,
         reports=ReportService(sessions, quota, clock),
-        payments=PaymentService(sessions, users, settings.subscription_plans, clock),
+        payments=payments,
+        refunds=RefundService(payments, users),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
         gallery=GalleryService(sessions, clock),
@@ -341,12 +351,14 @@ class BotApp:
         self._stop_consuming = asyncio.Event()
 
     @classmethod
-    async def create(cls, settings: Settings, clock: Clock | None = None, **bot_kwargs: Any) -> BotApp:
+    async def create(
+        cls, settings: Settings, clock: Clock | None = None, *, migrate: bool = True, **bot_kwargs: Any
+    ) -> BotApp:
         if settings.bot_token is None:
             raise ValueError("BOT_TOKEN is required")
         if settings.workers == 0 and settings.redis_url is None:
             raise ValueError("WORKERS=0 needs REDIS_URL: without a shared queue nothing would run the jobs")
-        services = await build_services(settings, clock)
+        services = await build_services(settings, clock, migrate=migrate)
         bot = create_bot(
             settings.bot_token.get_secret_value(),
             settings.telegram_api_url,

@@ -13,10 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -24,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.bulk import BulkGate, is_bulk
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -191,6 +192,10 @@ def default_bulk_slots(url: str) -> int:
 
 
 def alembic_config() -> Config:
+    # Imported here: `python -m bot` migrates in a child process (bot/__main__.py), so Alembic and
+    # Mako (about 10 MiB) never load into the long-running bot.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["configure_logging"] = False
@@ -200,6 +205,8 @@ def alembic_config() -> Config:
 async def run_migrations(engine: AsyncEngine) -> None:
     """Upgrade to head on an existing connection (Alembic's connection-sharing recipe)."""
 
+    from alembic import command
+
     def _upgrade(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
@@ -207,6 +214,12 @@ async def run_migrations(engine: AsyncEngine) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def is_in_memory(url: str) -> bool:
+    """An in-memory SQLite database lives and dies with its process: no other process can migrate it."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def run_migrations_sync(url: str) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+import sys
+
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -32,4 +32,7 @@ def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         # A failed connect surfaces as a bare DBAPIError; integrity or SQL errors (subclasses) are bugs.
         return exc.connection_invalidated or type(exc) in (DBAPIError, OperationalError, InterfaceError)
-    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError))
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    redis = sys.modules.get("redis.exceptions")  # loaded only with REDIS_URL; else no Redis error exists
+    return redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError))

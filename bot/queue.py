@@ -10,17 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
-from redis.exceptions import ResponseError
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.kicker import AsyncKicker
 from taskiq.receiver import Receiver
-from taskiq_redis import RedisStreamBroker
 
 from bot.config import Settings
 from bot.faults import is_outage
+
+if TYPE_CHECKING:  # imported when REDIS_URL is set: the default set-up never loads redis (about 6 MiB)
+    from taskiq_redis import RedisStreamBroker
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ JobHandler = Callable[[int], Awaitable[bool]]
 def create_broker(settings: Settings) -> AsyncBroker:
     if settings.redis_url is None:
         return InMemoryBroker(max_stored_results=1, propagate_exceptions=False)
+    from taskiq_redis import RedisStreamBroker
+
     namespace = settings.redis_namespace
     return RedisStreamBroker(
         settings.redis_url,
@@ -58,7 +63,8 @@ def _lost_group(exc: BaseException) -> bool:
     """NOGROUP: Redis restarted without its data; declaring the group again fixes it."""
     if isinstance(exc, BaseExceptionGroup):
         return all(_lost_group(member) for member in exc.exceptions)
-    return isinstance(exc, ResponseError) and "NOGROUP" in str(exc)
+    errors = sys.modules.get("redis.exceptions")  # not loaded: no Redis error can exist
+    return errors is not None and isinstance(exc, errors.ResponseError) and "NOGROUP" in str(exc)
 
 
 class JobQueue:
@@ -173,8 +179,7 @@ class JobQueue:
         one, so on a quiet queue a dead worker's messages would wait for the next prompt. A message
         taken twice is harmless: its second claim finds the job done or held and is acknowledged.
         """
-        assert isinstance(self.broker, RedisStreamBroker)
-        broker = self.broker
+        broker = self._redis_broker()
         every = max(broker.idle_timeout / 2000, 0.5)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -194,8 +199,7 @@ class JobQueue:
         """One round of `_reclaim_forever`; returns how many messages were put back."""
         from redis.asyncio import Redis
 
-        assert isinstance(self.broker, RedisStreamBroker)
-        broker = self.broker
+        broker = self._redis_broker()
         stream, group = broker.queue_name, broker.consumer_group_name
         moved = 0
         async with Redis(connection_pool=broker.connection_pool) as redis:
@@ -210,16 +214,20 @@ class JobQueue:
         return moved
 
     async def _declare_group(self) -> None:
-        if isinstance(self.broker, RedisStreamBroker):
-            await self.broker._declare_consumer_group()  # taskiq-redis 1.2.4: idempotent, errors only logged
+        if self.durable:
+            await self._redis_broker()._declare_consumer_group()  # taskiq-redis 1.2.4: idempotent, errors only logged
 
     async def ping(self) -> None:
         """Raises when the broker cannot be reached (for /healthz)."""
-        if isinstance(self.broker, RedisStreamBroker):
+        if self.durable:
             from redis.asyncio import Redis
 
-            async with Redis(connection_pool=self.broker.connection_pool) as redis:
+            async with Redis(connection_pool=self._redis_broker().connection_pool) as redis:
                 await redis.ping()
+
+    def _redis_broker(self) -> RedisStreamBroker:
+        assert self.durable, "only the Redis queue has a stream"
+        return cast("RedisStreamBroker", self.broker)
 
     async def close(self) -> None:
         if self._started:

@@ -13,6 +13,7 @@ from bot.levels import Level
 
 if TYPE_CHECKING:
     from bot.services.payments import Credit
+    from bot.services.user_view import UserView
 
 CAPTION_LIMIT = 1024
 
@@ -46,6 +47,11 @@ def isolate(text: str) -> str:
     """HTML-escaped user text wrapped in a bidi isolate: a right-to-left override in a name or prompt
     then cannot reverse the admin's text around it. Unclosed embeddings end at the isolate's end."""
     return f"{FSI}{html.escape(text, quote=False)}{PDI}"
+
+
+def user_label(user: UserView) -> str:
+    """The user's name isolated (see `isolate`), then their id: how admin replies name someone."""
+    return f"{isolate(user.display_name)} ({user.id})"
 
 
 def level_name(level: Level) -> str:

@@ -18,6 +18,7 @@ from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.quota import QuotaService
+from bot.services.refunds import RefundService
 from bot.services.reports import ReportService
 from bot.services.users import UserService
 
@@ -32,5 +33,6 @@ class WorkflowData(TypedDict):
     queue: JobQueue
     reports: ReportService
     payments: PaymentService
+    refunds: RefundService
     broadcaster: Broadcaster
     gallery: GalleryService

@@ -7,13 +7,7 @@ import html
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -24,19 +18,18 @@ from bot.charts import ChartLabels, stats_chart_png
 from bot.clock import Clock
 from bot.i18n import pick_locale
 from bot.levels import Level
-from bot.services.payments import PaymentService
+from bot.services.refunds import RefundResult, RefundService
 from bot.services.reports import ReportService
 from bot.services.users import UserService, UserView
-from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate
+from bot.star_refunds import StarRefunder
+from bot.texts import format_date, isolate, level_name, level_with_end, limit_text, truncate, user_label
 from keyboards.moderation import BanUser
-from models import PaymentStatus
 
 log = logging.getLogger(__name__)
 
 MAX_DAYS = 3650
 MAX_STATS_DAYS = 365
 CHART_DAYS = 14
-ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"  # refundStarPayment's answer: for us, the refund is done
 
 
 class IsAdmin(Filter):
@@ -87,11 +80,6 @@ async def _find(message: Message, users: UserService, ref: str) -> UserView | No
     return target
 
 
-def _who(user: UserView) -> str:
-    """The user's name isolated (see bot.texts.isolate), then their id."""
-    return f"{isolate(user.display_name)} ({user.id})"
-
-
 async def on_setlevel(
     message: Message, command: CommandObject, users: UserService, bot: Bot, i18n_core: I18n, clock: Clock
 ) -> None:
@@ -114,17 +102,11 @@ async def on_setlevel(
         if days is None:
             await message.answer(_("Days must be a whole number from 1 to {max}.").format(max=MAX_DAYS))
             return
-    try:
-        updated = await users.set_level(target.id, level, days)
-    except PermissionError:
-        await message.answer(
-            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        )
-        return
+    updated = await users.set_level(target.id, level, days)  # AdminProtected: answered by the error router
     until = format_date(updated.level_until, clock.tz) if updated.level_until else None
     await message.answer(
         _("{who}: level {level}{until}.").format(
-            who=_who(updated),
+            who=user_label(updated),
             level=level_name(level),
             until=_(" until {date}").format(date=until) if until else "",
         )
@@ -159,7 +141,7 @@ async def on_user(
     level = level_with_end(target.level, target.level_until, clock.tz)
     yes, no = _("yes"), _("no")
     lines = [
-        f"<b>{_who(target)}</b>",
+        f"<b>{user_label(target)}</b>",
         _("Level: {level}").format(level=level),
         _("Today: {used} of {limit}").format(used=report.quota.used, limit=limit_text(report.quota.limit)),
         _("Total: {delivered} delivered, {failed} failed").format(
@@ -255,14 +237,8 @@ async def on_ban(message: Message, command: CommandObject, users: UserService) -
     if target is None:
         return
     reason = truncate(args[1].strip(), 200) if len(args) > 1 else None
-    try:
-        await users.set_ban(target.id, True, reason)
-    except PermissionError:
-        await message.answer(
-            _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        )
-        return
-    await message.answer(_("{who} is banned.").format(who=_who(target)))
+    await users.set_ban(target.id, True, reason)  # AdminProtected: answered by the error router
+    await message.answer(_("{who} is banned.").format(who=user_label(target)))
 
 
 async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: UserService) -> None:
@@ -273,13 +249,8 @@ async def on_ban_button(callback: CallbackQuery, callback_data: BanUser, users: 
         text = _("No such user: {ref}. They must have started the bot.").format(ref=callback_data.user_id)
         await callback.answer(text, show_alert=True)
         return
-    try:
-        banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
-    except PermissionError:
-        text = _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=_who(target))
-        await callback.answer(html.unescape(text), show_alert=True)  # a callback answer is plain text
-        return
-    done = _("{who} is banned.").format(who=_who(banned))
+    banned = await users.set_ban(target.id, True, _("many prompts refused by content filters"))
+    done = _("{who} is banned.").format(who=user_label(banned))
     await callback.answer(html.unescape(done))
     message = callback.message
     if isinstance(message, Message) and message.html_text:
@@ -298,7 +269,7 @@ async def on_unban(message: Message, command: CommandObject, users: UserService)
     if target is None:
         return
     await users.set_ban(target.id, False)
-    await message.answer(_("{who} is unbanned.").format(who=_who(target)))
+    await message.answer(_("{who} is unbanned.").format(who=user_label(target)))
 
 
 async def on_broadcast(
@@ -335,67 +306,35 @@ async def on_broadcast(
     await message.answer(_("Broadcast started to {n} users. I will report when it is done.").format(n=count))
 
 
-async def on_refund(
-    message: Message, command: CommandObject, bot: Bot, payments: PaymentService, users: UserService, clock: Clock
-) -> None:
-    """The intent is recorded before Telegram is asked, so a refund whose outcome was never written is
-    finished by sending the same /refund again (Telegram then answers CHARGE_ALREADY_REFUNDED)."""
+async def on_refund(message: Message, command: CommandObject, bot: Bot, refunds: RefundService, clock: Clock) -> None:
+    """Safe to repeat: bot.services.refunds records the intent first and finishes an unfinished one."""
     args = _args(command)
     if len(args) != 1:
         await _usage(message, _("Usage: /refund <telegram_payment_charge_id>"))
         return
-    payment = await payments.find(args[0])
-    if payment is None:
-        await message.answer(_("No payment with that charge id."))
-        return
-    if payment.status is PaymentStatus.REFUNDED or await payments.begin_refund(payment.charge_id) is None:
-        await message.answer(_("That payment was already refunded."))
-        return
-    try:
-        await bot.refund_star_payment(user_id=payment.user_id, telegram_payment_charge_id=payment.charge_id)
-    except TelegramBadRequest as exc:
-        if ALREADY_REFUNDED not in exc.message:
-            await _refused(message, payments, payment.charge_id, exc)
-            return
-        log.info("refundStarPayment for %s: already refunded; recording it", payment.charge_id)
-    except (TelegramNetworkError, TelegramServerError) as exc:
-        log.warning("refundStarPayment for %s: no answer (%s); the intent stays", payment.charge_id, type(exc).__name__)
-        await message.answer(
-            _(
-                "Telegram did not answer, so the refund may or may not have gone through. "
-                "Send the same /refund again: it is safe to repeat."
-            )
+    outcome = await refunds.refund(args[0], StarRefunder(bot))
+    if outcome.result is RefundResult.REFUNDED and outcome.payment is not None and outcome.user is not None:
+        target = outcome.user
+        level = level_with_end(target.level, target.level_until, clock.tz)
+        text = _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
+            stars=outcome.payment.amount, who=user_label(target), days=outcome.payment.days_taken, level=level
         )
-        return
-    except TelegramAPIError as exc:
-        await _refused(message, payments, payment.charge_id, exc)
-        return
-    try:
-        done = await payments.mark_refunded(payment.charge_id)
-    except Exception:
-        log.exception("refund of %s done by Telegram but not recorded; the intent stays", payment.charge_id)
-        await message.answer(
-            _("Telegram refunded the Stars, but recording it failed. Send the same /refund again to finish.")
-        )
-        return
-    if done is None:  # Telegram's refunded_payment message was handled first
-        refunded, target = await payments.find(payment.charge_id), await users.get(payment.user_id)
-        if refunded is None or target is None:
-            await message.answer(_("That payment was already refunded."))
-            return
-        done = refunded, target
-    info, target = done
-    level = level_with_end(target.level, target.level_until, clock.tz)
-    await message.answer(
-        _("Refunded {stars} ⭐ to {who}; {days} day(s) taken back. Level now: {level}.").format(
-            stars=info.amount, who=_who(target), days=info.days_taken, level=level
-        )
-    )
+    else:
+        text = _refund_problem(outcome.result)
+    await message.answer(text)
 
 
-async def _refused(message: Message, payments: PaymentService, charge_id: str, exc: TelegramAPIError) -> None:
-    """Telegram said no: the payment is back as it was. Telegram's own words go to the log; the admin
-    gets a sentence in their language."""
-    await payments.cancel_refund(charge_id)
-    log.warning("refundStarPayment for %s failed: %s: %s", charge_id, type(exc).__name__, exc.message)
-    await message.answer(_("Telegram refused the refund; nothing was changed. The log has its reason."))
+def _refund_problem(result: RefundResult) -> str:
+    texts = {
+        RefundResult.UNKNOWN: _("No payment with that charge id."),
+        RefundResult.ALREADY: _("That payment was already refunded."),
+        RefundResult.NO_ANSWER: _(
+            "Telegram did not answer, so the refund may or may not have gone through. "
+            "Send the same /refund again: it is safe to repeat."
+        ),
+        RefundResult.REJECTED: _("Telegram refused the refund; nothing was changed. The log has its reason."),
+        RefundResult.NOT_RECORDED: _(
+            "Telegram refunded the Stars, but recording it failed. Send the same /refund again to finish."
+        ),
+    }
+    return texts.get(result, _("That payment was already refunded."))

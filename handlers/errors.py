@@ -7,21 +7,49 @@ import logging
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message, SuccessfulPayment
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.faults import is_outage
 from bot.i18n import pick_locale
+from bot.services.errors import AdminProtected, DomainError, UserNotFound
 from bot.services.users import UserView
+from bot.texts import user_label
 
 log = logging.getLogger(__name__)
 
 
 def router_factory() -> Router:
     router = Router(name="errors")
+    router.errors.register(on_domain_error, ExceptionTypeFilter(DomainError))
     router.errors.register(on_error)
     return router
+
+
+async def on_domain_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:
+    """A business rule said no (bot.services.errors): no bug, so no traceback; the sender hears why."""
+    exc = event.exception
+    log.info("update %s refused: %s", event.update.update_id, exc)
+    with i18n_core.context(), i18n_core.use_locale(pick_locale(user.language_code if user else None)):
+        text = _domain_text(exc)
+    try:
+        if event.update.message is not None:
+            await event.update.message.answer(text)
+        elif event.update.callback_query is not None:
+            await _tell_presser(event.update.callback_query, text)
+    except Exception as send_exc:
+        log.warning("could not report the refusal to the user: %s", type(send_exc).__name__)
+    return True
+
+
+def _domain_text(exc: BaseException) -> str:
+    if isinstance(exc, AdminProtected):
+        return _("{who} is an admin from ADMIN_IDS and cannot be changed by command.").format(who=user_label(exc.user))
+    if isinstance(exc, UserNotFound):
+        return _("No such user: {ref}. They must have started the bot.").format(ref=exc.user_id)
+    return _("That cannot be done.")
 
 
 async def on_error(event: ErrorEvent, i18n_core: I18n, user: UserView | None = None) -> bool:
@@ -92,9 +120,10 @@ def _name(event: ErrorEvent) -> str:
 
 
 async def _tell_presser(query: CallbackQuery, text: str) -> None:
-    """An alert if the query is still open; a message if the handler had already answered it."""
+    """An alert if the query is still open; a message if the handler had already answered it.
+    `text` is HTML; an alert shows plain text, so it is unescaped there."""
     try:
-        await query.answer(text, show_alert=True)
+        await query.answer(html.unescape(text), show_alert=True)
     except TelegramBadRequest:
         if isinstance(query.message, Message):
             await query.message.answer(text)

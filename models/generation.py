@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UtcDateTime
+from models.base import Base, StrEnumColumn, UtcDateTime
 
 
 class GenerationStatus(StrEnum):
@@ -59,7 +59,9 @@ class Generation(Base):
     # True when a model other than the requested one made the image.
     fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(16), default=GenerationStatus.QUEUED, index=True)
+    status: Mapped[GenerationStatus] = mapped_column(
+        StrEnumColumn(GenerationStatus), default=GenerationStatus.QUEUED, index=True
+    )
     error_class: Mapped[str | None] = mapped_column(String(64))
     # Why a refused generation was refused, in the provider's words (e.g. "finishReason IMAGE_SAFETY").
     refusal_reason: Mapped[str | None] = mapped_column(String(300))

@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UtcDateTime
+from models.base import Base, StrEnumColumn, UtcDateTime
 
 
 class PaymentStatus(StrEnum):
@@ -35,7 +35,9 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(8))
     amount: Mapped[int] = mapped_column(Integer)
     days: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.RECEIVED, index=True)
+    status: Mapped[PaymentStatus] = mapped_column(
+        StrEnumColumn(PaymentStatus), default=PaymentStatus.RECEIVED, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     credited_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # days added: a refund takes them back
     refund_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

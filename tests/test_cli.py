@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from bot.__main__ import _parser, main
+from bot.__main__ import _migrate_in_child, _parser, main
 from bot.cli import generate_command, output_paths
 from bot.config import load_settings
 from bot.doctor import doctor_command
@@ -71,6 +72,41 @@ def test_migrate_creates_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["migrate"]) == 0
     tables = set(inspect(create_engine(f"sqlite:///{db}")).get_table_names())
     assert {"users", "daily_usage", "generations", "payments", "alembic_version"} <= tables
+
+
+def test_migrate_explains_an_unreachable_database_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://nobody:secretpw@127.0.0.1:9/none")
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT", "2")
+    assert main(["migrate", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Could not open the database (") and "check DATABASE_URL" in err
+    assert "secretpw" not in err and "Traceback" not in err
+
+
+def test_the_default_bot_never_loads_alembic_or_redis() -> None:
+    """`python -m bot` migrates in a child process, and redis loads only with REDIS_URL: the
+    long-running default process stays without them (about 14 MiB of the idle footprint the load
+    benchmark measures)."""
+    code = (
+        "import sys, bot.__main__, bot.app\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'redis', 'taskiq_redis'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_run_migrates_a_file_database_in_a_child_and_leaves_memory_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "child.db"
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.chdir(tmp_path)
+    assert _migrate_in_child(make_settings(f"sqlite+aiosqlite:///{db}")) == 0
+    assert "alembic_version" in inspect(create_engine(f"sqlite:///{db}")).get_table_names()
+    assert _migrate_in_child(make_settings("sqlite+aiosqlite://")) is None  # only this process can
 
 
 async def _fakes() -> tuple[FakeHub, FakeReplicate, FakePollinations]:

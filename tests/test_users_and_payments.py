@@ -10,6 +10,7 @@ from bot.clock import ManualClock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.errors import AdminProtected, UserNotFound
 from bot.services.payments import CheckoutProblem, PaymentService
 from bot.services.users import Profile, UserService
 from models import User
@@ -46,10 +47,15 @@ async def test_timed_level_returns_to_user_by_itself(sessions: SessionFactory, c
 async def test_admin_ids_cannot_be_demoted_or_banned(sessions: SessionFactory, clock: ManualClock) -> None:
     users = await _users(sessions, clock, admins=frozenset({2}))
     assert (await users.get(2)).level is Level.ADMIN  # type: ignore[union-attr]
-    with pytest.raises(PermissionError):
+    with pytest.raises(AdminProtected) as demoted:
         await users.set_level(2, Level.USER)
-    with pytest.raises(PermissionError):
+    assert demoted.value.user.id == 2
+    with pytest.raises(AdminProtected):
         await users.set_ban(2, True)
+    assert (await users.get(2)).is_banned is False  # type: ignore[union-attr]
+    with pytest.raises(UserNotFound) as missing:
+        await users.set_ban(404, True)
+    assert missing.value.user_id == 404
 
 
 async def test_expiry_warning_is_due_once_per_end_date(sessions: SessionFactory, clock: ManualClock) -> None:

@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import Plan
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.errors import UserNotFound
 from bot.services.sql import insert_for
 from bot.services.users import UserService, UserView
 from models import Payment, PaymentStatus, User
@@ -117,7 +118,7 @@ class PaymentService:
                     currency=currency,
                     amount=amount,
                     days=plan.days if plan else 0,
-                    status=PaymentStatus.RECEIVED.value,
+                    status=PaymentStatus.RECEIVED,
                     created_at=self._clock.now(),
                 )
                 .on_conflict_do_nothing(index_elements=[Payment.charge_id])
@@ -134,8 +135,8 @@ class PaymentService:
             row = (
                 await session.execute(
                     update(Payment)
-                    .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.RECEIVED.value)
-                    .values(status=PaymentStatus.PAID.value, credited_at=self._clock.now())
+                    .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.RECEIVED)
+                    .values(status=PaymentStatus.PAID, credited_at=self._clock.now())
                     .returning(Payment)
                 )
             ).scalar_one_or_none()
@@ -148,7 +149,7 @@ class PaymentService:
                     return None
             user = await session.get(User, row.user_id, with_for_update=credited)
             if user is None:
-                raise LookupError(row.user_id)
+                raise UserNotFound(row.user_id)
             if credited and row.days:
                 self._users.apply_days(user, row.days)
                 await session.flush()
@@ -183,7 +184,7 @@ class PaymentService:
         async with self._sessions() as session:
             rows = await session.execute(
                 select(Payment.charge_id)
-                .where(Payment.status == PaymentStatus.RECEIVED.value)
+                .where(Payment.status == PaymentStatus.RECEIVED)
                 .order_by(Payment.created_at, Payment.id)
                 .limit(limit)
             )
@@ -199,13 +200,13 @@ class PaymentService:
 
         A refund already `refunding` (asked before, outcome never written) may be asked again.
         """
-        open_ = (PaymentStatus.RECEIVED.value, PaymentStatus.PAID.value, PaymentStatus.REFUNDING.value)
+        open_ = (PaymentStatus.RECEIVED, PaymentStatus.PAID, PaymentStatus.REFUNDING)
         async with self._sessions.begin() as session:
             row = (
                 await session.execute(
                     update(Payment)
                     .where(Payment.charge_id == charge_id, Payment.status.in_(open_))
-                    .values(status=PaymentStatus.REFUNDING.value, refund_requested_at=self._clock.now())
+                    .values(status=PaymentStatus.REFUNDING, refund_requested_at=self._clock.now())
                     .returning(Payment)
                 )
             ).scalar_one_or_none()
@@ -213,11 +214,11 @@ class PaymentService:
 
     async def cancel_refund(self, charge_id: str) -> None:
         """Telegram refused the refund: the payment is back as it was (credited or still to credit)."""
-        back = case((Payment.credited_at.is_(None), PaymentStatus.RECEIVED.value), else_=PaymentStatus.PAID.value)
+        back = case((Payment.credited_at.is_(None), PaymentStatus.RECEIVED), else_=PaymentStatus.PAID)
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Payment)
-                .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.REFUNDING.value)
+                .where(Payment.charge_id == charge_id, Payment.status == PaymentStatus.REFUNDING)
                 .values(status=back, refund_requested_at=None)
             )
 
@@ -228,8 +229,8 @@ class PaymentService:
             row = (
                 await session.execute(
                     update(Payment)
-                    .where(Payment.charge_id == charge_id, Payment.status != PaymentStatus.REFUNDED.value)
-                    .values(status=PaymentStatus.REFUNDED.value, refunded_at=self._clock.now())
+                    .where(Payment.charge_id == charge_id, Payment.status != PaymentStatus.REFUNDED)
+                    .values(status=PaymentStatus.REFUNDED, refunded_at=self._clock.now())
                     .returning(Payment)
                 )
             ).scalar_one_or_none()
@@ -238,7 +239,7 @@ class PaymentService:
             info = _info(row)
             user = await session.get(User, row.user_id, with_for_update=True)
             if user is None:
-                raise LookupError(row.user_id)
+                raise UserNotFound(row.user_id)
             if info.days_taken:
                 self._users.apply_days(user, -info.days_taken)
                 await session.flush()
@@ -251,9 +252,7 @@ def has_unlimited_access(user: UserView) -> bool:
 
 
 def _info(row: Payment) -> PaymentInfo:
-    return PaymentInfo(
-        row.user_id, row.charge_id, row.amount, row.days, PaymentStatus(row.status), _credited(row.credited_at)
-    )
+    return PaymentInfo(row.user_id, row.charge_id, row.amount, row.days, row.status, _credited(row.credited_at))
 
 
 def _credited(credited_at: datetime | None) -> bool:

@@ -124,10 +124,10 @@ class ReportService:
         return UserReport(
             user=user,
             quota=await self._quota.status(user.id, user.level),
-            delivered_total=counts.get("delivered", 0),
-            failed_total=counts.get("failed", 0),
+            delivered_total=counts.get(GenerationStatus.DELIVERED, 0),
+            failed_total=counts.get(GenerationStatus.FAILED, 0),
             recent=lines,
-            refused_total=counts.get(GenerationStatus.REFUSED.value, 0),
+            refused_total=counts.get(GenerationStatus.REFUSED, 0),
             refused_today=int(refused_today or 0),
         )
 
@@ -140,11 +140,13 @@ class ReportService:
             active_today = await session.scalar(select(func.count()).where(User.last_seen_at >= today)) or 0
             new_users = await session.scalar(select(func.count()).where(User.created_at >= since)) or 0
             in_window = (Generation.created_at >= since, Generation.source == "telegram")
-            delivered = (*in_window, Generation.status == "delivered")
+            delivered = (*in_window, Generation.status == GenerationStatus.DELIVERED)
             by_model = await _counts(session, Generation.model_requested, delivered)
             by_provider = await _counts(session, Generation.provider, delivered)
             fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))
-            failed = await session.scalar(select(func.count()).where(*in_window, Generation.status == "failed"))
+            failed = await session.scalar(
+                select(func.count()).where(*in_window, Generation.status == GenerationStatus.FAILED)
+            )
             refused_by_provider = await _counts(
                 session, Generation.provider, (*in_window, Generation.status == GenerationStatus.REFUSED)
             )

@@ -6,7 +6,7 @@ from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.services.generation import GenerationFailed, GenerationResult
-from models import Generation
+from models import Generation, GenerationStatus
 
 
 async def record_unmetered(
@@ -30,13 +30,13 @@ async def record_unmetered(
         finished_at=clock.now(),
     )
     if isinstance(outcome, GenerationResult):
-        row.status = "delivered"
+        row.status = GenerationStatus.DELIVERED
         row.provider, row.model_used, row.fallback = outcome.first.provider, outcome.first.model, outcome.fallback_used
     else:
-        row.status, row.error_class, row.fallback = "failed", outcome.error_class, False
+        row.status, row.error_class, row.fallback = GenerationStatus.FAILED, outcome.error_class, False
         refusal = outcome.refusal
         if refusal is not None:
-            row.status, row.refusal_reason = "refused", refusal.detail[:300]
+            row.status, row.refusal_reason = GenerationStatus.REFUSED, refusal.detail[:300]
             row.provider, row.model_used = refusal.provider, refusal.model or None
     async with sessions.begin() as session:
         session.add(row)

@@ -13,6 +13,7 @@ from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.errors import AdminProtected, UserNotFound
 from bot.services.sql import insert_for
 from bot.services.user_cache import UserViewCache
 from bot.services.user_view import Profile, UserView
@@ -150,13 +151,13 @@ class UserService:
     @_changes_user
     async def set_level(self, user_id: int, level: Level, days: int | None = None) -> UserView:
         """Grant a level, for `days` (then back to `user` by itself) or without end. `user` clears expiry."""
-        if user_id in self._admin_ids and level is not Level.ADMIN:
-            raise PermissionError("ADMIN_IDS admins cannot be demoted by command")
         until = self._clock.now() + timedelta(days=days) if days and level is not Level.USER else None
         async with self._sessions.begin() as session:
             user = await session.get(User, user_id)
             if user is None:
-                raise LookupError(user_id)
+                raise UserNotFound(user_id)
+            if user_id in self._admin_ids and level is not Level.ADMIN:
+                raise AdminProtected(self.view(user))
             user.level = level.value
             user.level_until = until
             user.expiry_warned_for = None
@@ -169,7 +170,7 @@ class UserService:
         async with self._sessions.begin() as session:
             user = await session.get(User, user_id, with_for_update=True)
             if user is None:
-                raise LookupError(user_id)
+                raise UserNotFound(user_id)
             self.apply_days(user, days)
             await session.flush()
             return self.view(user)
@@ -189,12 +190,12 @@ class UserService:
 
     @_changes_user
     async def set_ban(self, user_id: int, banned: bool, reason: str | None = None) -> UserView:
-        if banned and user_id in self._admin_ids:
-            raise PermissionError("ADMIN_IDS admins cannot be banned")
         async with self._sessions.begin() as session:
             user = await session.get(User, user_id)
             if user is None:
-                raise LookupError(user_id)
+                raise UserNotFound(user_id)
+            if banned and user_id in self._admin_ids:
+                raise AdminProtected(self.view(user))
             user.is_banned = banned
             user.ban_reason = reason if banned else None
             user.ban_notified = False

@@ -58,5 +58,6 @@ async def on_help(message: Message, user: UserView, quota: QuotaService) -> None
         ),
         "",
         _("Commands: /generate choose a model, /profile your level and usage, /cancel stop the current step."),
+        _("/history your recent images; /history clear forgets them."),
     ]
     await message.answer("\n".join(lines), reply_markup=main_menu())

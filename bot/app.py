@@ -59,6 +59,7 @@ from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
 from bot.services.editing import EditingService, EditStep
+from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
@@ -206,6 +207,7 @@ class Services:
     broadcaster: Broadcaster
     refusals: RefusalService
     preferences: PreferenceService
+    gallery: GalleryService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -225,6 +227,7 @@ class Services:
             "refunds": self.refunds,
             "broadcaster": self.broadcaster,
             "preferences": self.preferences,
+            "gallery": self.gallery,
         }
 
     async def aclose(self) -> None:
@@ -297,6 +300,7 @@ async def build_services(
         broadcaster=Broadcaster(audience, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
         preferences=PreferenceService(sessions, clock),
+        gallery=GalleryService(sessions, clock),
     )
 
 
@@ -353,6 +357,7 @@ def attach_worker(
             bot, i18n, services.refusals, services.users, services.audience, services.settings.refusal_alert
         ),
         photo_jobs=PhotoJobs(bot, services.generation),
+        gallery=services.gallery,
     )
     services.queue.register(worker.handle)
     return worker
@@ -362,6 +367,7 @@ def attach_worker(
 COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
+    ("history", N_("Your recent images")),
     ("subscribe", N_("Buy a subscription with Stars")),
     ("settings", N_("Aspect ratio, images per prompt, seed, style")),
     ("help", N_("Models, levels and limits")),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from PIL import Image
@@ -26,8 +26,10 @@ from bot.i18n import pick_locale
 from bot.photo_jobs import PHOTO_KINDS
 from bot.photo_texts import photo_caption, photo_failure_text
 from bot.send_retry import PASSING_FAULTS, with_retries
+from bot.services.gallery import SentImage
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
+from keyboards.results import result_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class Sent:
 
     message_ids: list[int] = field(default_factory=list)
     failure: TelegramAPIError | None = None
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # as Telegram returned them: their file ids are kept
 
     @property
     def first(self) -> int | None:
@@ -102,8 +104,12 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def send_images(self, job: JobView, result: GenerationResult, left: int | None, limit: int) -> Sent:
-        """Send the images in order until one cannot go; the message ids are the proof of delivery."""
+    async def send_images(
+        self, job: JobView, result: GenerationResult, left: int | None, limit: int, *, upscale: bool = False
+    ) -> Sent:
+        """Send the images in order until one cannot go; the message ids are the proof of delivery.
+
+        A single image carries the result buttons itself; several get them in `result_buttons` after."""
         assert job.chat_id is not None
         messages: list[Message] = []
         with self._locale(job.locale):
@@ -115,31 +121,48 @@ class Delivery:
                     return Sent([], exc)
                 if album is not None:
                     return Sent([m.message_id for m in album], messages=album)
+            markup = result_keyboard(job.id, upscale=upscale) if len(result.images) == 1 else None
             for image in result.images:
                 if job.kind in PHOTO_KINDS:
                     caption = photo_caption(job, image, left, limit)
                 else:
                     caption = result_caption(result, [image], job.prompt, left, limit)
                 try:
-                    sent = await self._send_image(job.chat_id, image, caption)
+                    sent = await self._send_image(job.chat_id, image, caption, markup)
                 except TelegramAPIError as exc:
                     return Sent([m.message_id for m in messages], exc, messages)
                 messages.append(sent)
         return Sent([m.message_id for m in messages], messages=messages)
 
-    async def _send_image(self, chat_id: int, image: GeneratedImage, caption: str) -> Message:
+    async def result_buttons(self, job: JobView, count: int, *, upscale: bool = False) -> None:
+        """Several images (an album cannot carry a keyboard): one short message with the buttons follows."""
+        if job.chat_id is None:
+            return
+        with self._locale(job.locale):
+            text = _("⬆️ {count} images. What next?").format(count=count)
+            markup = result_keyboard(job.id, upscale=upscale)
+        try:
+            await self._bot.send_message(job.chat_id, text, reply_markup=markup)
+        except TelegramAPIError as exc:  # the images are there; the buttons are a convenience
+            log.info("result buttons for generation %s not sent: %s", job.id, type(exc).__name__)
+
+    async def _send_image(
+        self, chat_id: int, image: GeneratedImage, caption: str, markup: InlineKeyboardMarkup | None = None
+    ) -> Message:
         """As a photo when Telegram will take it as one, otherwise (or when photos keep failing) as a
         file, so the image still arrives. 5xx and network errors are retried with backoff first."""
         extension = image.mime_type.rsplit("/", 1)[-1].replace("jpeg", "jpg")
         file = BufferedInputFile(image.data, filename=f"image.{extension}")
         if _fits_photo(image.data):
             try:
-                return await with_retries(lambda: self._bot.send_photo(chat_id, file, caption=caption))
+                return await with_retries(
+                    lambda: self._bot.send_photo(chat_id, file, caption=caption, reply_markup=markup)
+                )
             except TelegramBadRequest as exc:
                 log.warning("photo rejected (%s); sending as a document", exc.message[:100])
             except PASSING_FAULTS as exc:
                 log.warning("photo not sent after retries (%s); sending as a document", type(exc).__name__)
-        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption))
+        return await with_retries(lambda: self._bot.send_document(chat_id, file, caption=caption, reply_markup=markup))
 
     async def clear_status(self, chat_id: int | None, message_id: int | None) -> None:
         if chat_id is None or message_id is None:
@@ -206,6 +229,35 @@ class Delivery:
             await self._bot.send_message(chat_id, text)
         except TelegramAPIError as exc:
             log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
+
+
+def kept_images(messages: list[Message], result: GenerationResult) -> list[SentImage]:
+    """What to store of each sent message: its file id (the largest photo size, or the document), and
+    the seed and size the provider reported for that image."""
+    kept: list[SentImage] = []
+    for position, message in enumerate(messages):
+        image = result.images[position] if position < len(result.images) else None
+        size = _size_of(image) if image is not None else (None, None)
+        seed = image.seed if image is not None else None
+        if message.photo:
+            largest = message.photo[-1]
+            kind, file_id, unique = "photo", largest.file_id, largest.file_unique_id
+        elif message.document is not None:
+            kind, file_id, unique = "document", message.document.file_id, message.document.file_unique_id
+        else:
+            continue
+        kept.append(SentImage(position, message.chat.id, message.message_id, kind, file_id, unique, *size, seed=seed))
+    return kept
+
+
+def _size_of(image: GeneratedImage) -> tuple[int | None, int | None]:
+    if image.width and image.height:
+        return image.width, image.height
+    try:
+        with Image.open(io.BytesIO(image.data)) as img:
+            return img.size
+    except Exception:  # only a record: an undecodable header leaves the size unknown
+        return None, None
 
 
 def _fits_photo(data: bytes) -> bool:

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.queue import JobQueue
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
+from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
@@ -42,3 +43,4 @@ class WorkflowData(TypedDict):
     refunds: RefundService
     broadcaster: Broadcaster
     preferences: PreferenceService
+    gallery: GalleryService

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, common, edit, errors, fallback, generate, membership, payments, profile, settings, start
+from handlers import (
+    admin,
+    common,
+    edit,
+    errors,
+    fallback,
+    generate,
+    history,
+    membership,
+    payments,
+    profile,
+    results,
+    settings,
+    start,
+)
 
 
 def build_routers() -> list[Router]:
@@ -19,6 +33,8 @@ def build_routers() -> list[Router]:
         admin.router_factory(),
         settings.router_factory(),  # before generate: a typed seed or negative prompt is not a prompt
         edit.router_factory(),  # before generate: an instruction or a reply is not a prompt
+        results.router_factory(),
+        history.router_factory(),
         generate.router_factory(),
         fallback.router_factory(),
     ]

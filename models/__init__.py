@@ -1,6 +1,7 @@
 """SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
 
 from models.base import Base
+from models.gallery import GenerationImage
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
 from models.lease import Lease
 from models.payment import Payment, PaymentStatus
@@ -14,6 +15,7 @@ __all__ = [
     "Base",
     "DailyUsage",
     "Generation",
+    "GenerationImage",
     "GenerationStatus",
     "JobKind",
     "Lease",

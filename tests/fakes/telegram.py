@@ -1803,7 +1803,11 @@ class FakeTelegram:
             raise bad_request(f"there is no {kind} in the request")
         value = str(value)
         if value in self._files:
-            return self._files[value]
+            stored = self._files[value]
+            # As on Telegram: a photo's file_id is not a document's (and vice versa).
+            if kind in ("photo", "document") and stored.path.startswith("photos/") != (kind == "photo"):
+                raise bad_request("type of file mismatch")
+            return stored
         if re.match(r"https?://", value):
             return None
         raise bad_request("wrong file identifier/HTTP URL specified")

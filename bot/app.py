@@ -32,13 +32,14 @@ from bot.db import (
     engine_options,
     run_migrations,
 )
-from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
+from bot.inline_delivery import InlineAwareDelivery
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.bulk import BulkUpdates
 from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
+from bot.middlewares.private_chat import PrivateChatMiddleware
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.positions import LinePositions
@@ -52,6 +53,7 @@ from bot.safety import BlockedTerms, SafetyPolicy
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.refusals import RefusalService
 from bot.services.reports import ReportService
@@ -137,6 +139,7 @@ class Services:
     payments: PaymentService
     broadcaster: Broadcaster
     refusals: RefusalService
+    private_chats: PrivateChats
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -151,6 +154,7 @@ class Services:
             "reports": self.reports,
             "payments": self.payments,
             "broadcaster": self.broadcaster,
+            "private_chats": self.private_chats,
         }
 
     async def aclose(self) -> None:
@@ -203,6 +207,7 @@ async def build_services(
         payments=PaymentService(sessions, users, settings.subscription_plans, clock),
         broadcaster=Broadcaster(users, settings.broadcast_rate, leases=leases, owner=owner),
         refusals=RefusalService(sessions, clock),
+        private_chats=PrivateChats(sessions, clock),
     )
 
 
@@ -234,6 +239,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.users))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
+    dp.message.outer_middleware(PrivateChatMiddleware(services.private_chats))  # inline mode may upload there
     for router in build_routers():
         dp.include_router(router)
     dp.shutdown.register(on_shutdown)
@@ -247,7 +253,7 @@ def attach_worker(
     worker = Worker(
         jobs=services.jobs,
         generation=services.generation,
-        delivery=Delivery(bot, i18n),
+        delivery=InlineAwareDelivery(bot, i18n),
         queue=services.queue,
         quota=services.quota,
         users=services.users,
@@ -324,7 +330,7 @@ class BotApp:
         self.metrics.add_refresher(self._refresh_metrics)
         dispatcher.update.outer_middleware(UpdateCounter(self.metrics))
         self.worker = attach_worker(services, bot, i18n, self.owner, self.metrics) if settings.workers > 0 else None
-        self.delivery = Delivery(bot, i18n)
+        self.delivery = InlineAwareDelivery(bot, i18n)
         self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
         self.notifier = SubscriptionNotifier(
             bot, services.users, i18n, services.clock, renewable=bool(settings.subscription_plans)

@@ -16,6 +16,7 @@ from bot.queue import JobQueue
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
+from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.reports import ReportService
 from bot.services.users import UserService
@@ -32,3 +33,4 @@ class WorkflowData(TypedDict):
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
+    private_chats: PrivateChats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, common, errors, fallback, generate, membership, payments, profile, start
+from handlers import admin, common, errors, fallback, generate, inline, membership, payments, profile, start
 
 
 def build_routers() -> list[Router]:
@@ -18,5 +18,6 @@ def build_routers() -> list[Router]:
         membership.router_factory(),
         admin.router_factory(),
         generate.router_factory(),
+        inline.router_factory(),
         fallback.router_factory(),
     ]

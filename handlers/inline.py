@@ -143,11 +143,15 @@ async def on_chosen(
     try:
         await _submit(chosen, inline_message_id, model, bot, user, users, jobs, queue, private_chats, settings, clock)
     except Exception as exc:
+        # The error handler can only log this update (it has no chat): the message must not say
+        # "generating" for good.
         if not is_outage(exc):
+            await _edit(bot, inline_message_id, _("Something went wrong on my side. Please try again in a moment."))
             raise
         log.warning("chosen inline result of %s not handled: %s", user.id, type(exc).__name__)
-        busy = _("I'm busy right now. Nothing was charged — please try again in a minute.")
-        await _edit(bot, inline_message_id, busy)
+        await _edit(
+            bot, inline_message_id, _("I'm busy right now. Nothing was charged — please try again in a minute.")
+        )
 
 
 async def _submit(

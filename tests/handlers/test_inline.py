@@ -82,6 +82,21 @@ async def test_a_queue_outage_when_chosen_costs_nothing_and_says_busy(
     assert (await b.services.quota.status(ANN.id, Level.USER)).used == 0
 
 
+async def test_a_bug_when_chosen_still_replaces_the_generating_text(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+
+    async def broken(**kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(b.services.jobs, "submit", broken)
+    inline_id = await choose(b, ANN, "a fox")
+    assert "Something went wrong on my side" in b.tg.inline_messages[inline_id]["text"]
+    assert "RuntimeError" in caplog.text and "a bug" not in b.tg.inline_messages[inline_id]["text"]
+
+
 async def test_an_inline_job_too_old_to_resume_edits_its_message(make_bot: BotFactory, clock: Any) -> None:
     b = await make_bot(RECOVERY_MAX_AGE=60)
     await b.feed(b.tg.message(ANN, "/start"))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.bulk import is_bulk
 from bot.catalog import ModelId
 from bot.i18n import create_i18n
 from bot.inline_delivery import InlineAwareDelivery
@@ -54,6 +55,29 @@ async def test_inline_jobs_wait_their_turn_and_respect_the_cap(make_bot: BotFact
     for inline_id in (first, second):
         assert "photo" in b.tg.inline_messages[inline_id]
     assert (await b.services.quota.status(ANN.id, Level.USER)).used == 2
+
+
+async def test_the_bot_asks_telegram_for_inline_updates(make_bot: BotFactory) -> None:
+    """Polling and the webhook both take allowed_updates from the registered handlers."""
+    b = await make_bot()
+    assert {"inline_query", "chosen_inline_result"} <= set(b.dp.resolve_used_update_types())
+
+
+async def test_a_chosen_result_is_bulk_work_like_a_prompt(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+    seen: list[bool] = []
+    submit = b.services.jobs.submit
+
+    async def watched(**kwargs: Any) -> Any:
+        seen.append(is_bulk())
+        return await submit(**kwargs)
+
+    monkeypatch.setattr(b.services.jobs, "submit", watched)
+    await choose(b, ANN, "a fox")
+    assert seen == [True]
 
 
 async def test_forged_or_stale_result_ids_start_nothing(make_bot: BotFactory) -> None:

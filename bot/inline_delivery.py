@@ -24,7 +24,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.catalog import MODELS
 from bot.delivery import Delivery, Sent, caption_for
 from bot.send_retry import with_retries
-from bot.services.generation import GeneratedImage, GenerationFailed, GenerationResult
+from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
 from bot.texts import CAPTION_LIMIT, fit_html, model_title
 from keyboards.inline import again_keyboard
@@ -80,7 +80,12 @@ class InlineAwareDelivery(Delivery):
         if job.inline_message_id is None:
             return await super().failed(job, failure)
         with self._locale(job.locale):
-            text = _("Sorry, every image service failed just now. Your limit was not charged; please try again later.")
+            if failure.reason is FailureReason.INVALID_REQUEST:
+                text = _("That description is too long or empty. Please send a shorter text.")
+            else:
+                text = _(
+                    "Sorry, every image service failed just now. Your limit was not charged; please try again later."
+                )
         await self._edit_inline(job.inline_message_id, job.locale, text)
 
     async def refused(self, job: JobView) -> None:

@@ -156,3 +156,25 @@ async def test_storage_chat_serves_users_without_a_private_chat(tmp_path: Path, 
         message = h.tg.inline_messages[inline_id]
         assert message["photo"][-1]["file_id"] == upload.result["photo"][-1]["file_id"]
         assert await h.used_today(BOB.id) == 1
+
+
+async def test_an_inline_message_gone_before_the_image_costs_only_when_the_user_got_a_copy(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    gone = "Bad Request: MESSAGE_ID_INVALID"  # deleted from the chat while the image was being made
+    async with Harness(tmp_path, clock) as h:  # uploaded to the private chat: the user has the image
+        await h.say(ANN, "/start")
+        query_id, _ = await ask(h, ANN, "a red fox")
+        h.tg.fail("editMessageMedia", status=400, description=gone)
+        await choose(h, ANN, query_id, "gen:gemini-flash")
+        assert len(h.photos(ANN)) == 1
+        [record] = await h.generations()
+        assert record.status == "delivered" and await h.used_today(ANN.id) == 1
+    (tmp_path / "storage").mkdir()
+    async with Harness(tmp_path / "storage", clock, STORAGE_CHAT_ID=STORAGE) as h:  # nobody has it: refunded
+        query_id, _ = await ask(h, BOB, "a red fox")
+        h.tg.fail("editMessageMedia", status=400, description=gone)
+        await choose(h, BOB, query_id, "gen:gemini-flash")
+        assert h.tg.calls_of("sendPhoto", ok=True, chat_id=STORAGE)
+        [record] = await h.generations()
+        assert record.status == "undelivered" and await h.used_today(BOB.id) == 0

@@ -26,7 +26,7 @@ from bot.delivery import Delivery, Sent, caption_for
 from bot.send_retry import with_retries
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
-from bot.texts import CAPTION_LIMIT, fit_html, model_title
+from bot.texts import CAPTION_LIMIT, fit_html, model_title, start_first_text
 from keyboards.inline import again_keyboard
 
 log = logging.getLogger(__name__)
@@ -142,13 +142,6 @@ def inline_caption_for(image: GeneratedImage, prompt: str) -> str:
     """Model and the escaped prompt cut to fit: the chat sees it, so nothing about the user's limit."""
     head = f"{MODELS[image.step].emoji} <b>{html.escape(model_title(image.step))}</b>\n"
     return fit_html(head, prompt, "", CAPTION_LIMIT, wrap="📝 {}")
-
-
-def start_first_text(bot_username: str) -> str:
-    """Telegram lets a bot write only to users who started it: where the upload must go first."""
-    return _(
-        "To get images here, open a chat with @{bot} and press Start, then try again. Nothing was charged."
-    ).format(bot=html.escape(bot_username))
 
 
 def _media_of(message: Message, caption: str) -> InputMediaPhoto | InputMediaDocument:

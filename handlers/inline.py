@@ -25,13 +25,12 @@ from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
 from bot.config import Settings
 from bot.faults import is_outage
-from bot.inline_delivery import start_first_text
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.users import UserService, UserView
-from bot.texts import fit_html, format_reset, level_name, model_title, truncate
+from bot.texts import fit_html, format_reset, level_name, model_title, start_first_text, truncate
 from keyboards.inline import (
     HINT_ID,
     LIMIT_ID,

@@ -166,6 +166,9 @@ async def _submit(
     settings: Settings,
     clock: Clock,
 ) -> None:
+    if await jobs.for_inline_message(inline_message_id) is not None:  # the same choice delivered again
+        log.info("chosen inline result delivered again; its job exists already")
+        return
     fresh = await users.get(user.id)  # what is charged and which level holds: never from the cache
     if fresh is None or fresh.is_banned:
         users.forget(user.id)

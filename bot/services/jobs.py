@@ -443,6 +443,12 @@ class GenerationJobs:
             )
             return int(count or 0)
 
+    async def for_inline_message(self, inline_message_id: str) -> int | None:
+        """The job already started for an inline message: a chosen result delivered twice starts one."""
+        async with self._sessions() as session:
+            found = await session.scalar(select(Generation.id).where(Generation.inline_message_id == inline_message_id))
+            return int(found) if found is not None else None
+
     async def status(self, generation_id: int) -> GenerationStatus | None:
         async with self._sessions() as session:
             value = await session.scalar(select(Generation.status).where(Generation.id == generation_id))

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("generations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("inline_message_id", sa.String(length=128), nullable=True))
+        batch_op.create_index("ix_generations_inline_message_id", ["inline_message_id"], unique=True)
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("private_chat_at", sa.DateTime(timezone=True), nullable=True))
     # Before inline mode every user reached the bot by writing to it: their private chat exists.
@@ -29,4 +30,5 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("private_chat_at")
     with op.batch_alter_table("generations", schema=None) as batch_op:
+        batch_op.drop_index("ix_generations_inline_message_id")
         batch_op.drop_column("inline_message_id")

@@ -80,6 +80,18 @@ async def test_a_chosen_result_is_bulk_work_like_a_prompt(
     assert seen == [True]
 
 
+async def test_a_choice_delivered_twice_starts_one_job(make_bot: BotFactory) -> None:
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+    query = b.tg.inline_query(ANN, "a fox")
+    await b.feed(query)
+    chosen = b.tg.chosen_inline_result(ANN, query["inline_query"]["id"], "gen:gemini-flash")
+    await b.feed(chosen)
+    await b.feed(chosen)  # e.g. a webhook retried after a crash
+    assert len(await _rows(b)) == 1 and len(b.tg.sent_photos(ANN.id)) == 1
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1
+
+
 async def test_forged_or_stale_result_ids_start_nothing(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/start"))

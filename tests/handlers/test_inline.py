@@ -92,6 +92,18 @@ async def test_a_choice_delivered_twice_starts_one_job(make_bot: BotFactory) -> 
     assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1
 
 
+async def test_the_flood_gate_may_drop_typing_but_never_the_choice(make_bot: BotFactory) -> None:
+    b = await make_bot(FLOOD_RATE=0.01, FLOOD_BURST=2)
+    await b.feed(b.tg.message(ANN, "/start"))
+    query = b.tg.inline_query(ANN, "a fox")
+    await b.feed(query)
+    typing = b.tg.inline_query(ANN, "a fox i")
+    await b.feed(typing)
+    assert typing["inline_query"]["id"] not in b.tg.inline_answers  # over the burst: dropped unread
+    await b.feed(b.tg.chosen_inline_result(ANN, query["inline_query"]["id"], "gen:gemini-flash"))
+    assert len(b.tg.sent_photos(ANN.id)) == 1 and [r.status for r in await _rows(b)] == ["delivered"]
+
+
 async def test_forged_or_stale_result_ids_start_nothing(make_bot: BotFactory) -> None:
     b = await make_bot()
     await b.feed(b.tg.message(ANN, "/start"))

@@ -64,6 +64,7 @@ async def on_inline_query(
     settings: Settings,
     clock: Clock,
 ) -> None:
+    """One result that says what choosing it will do; nothing is reserved until a result is chosen."""
     prompt = inline_query.query.strip()
     if not prompt:
         me = await bot.me()

@@ -34,13 +34,14 @@ from bot.db import (
     engine_options,
     run_migrations,
 )
-from bot.delivery import Delivery
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
+from bot.inline_delivery import InlineAwareDelivery
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.bulk import BulkUpdates
 from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
+from bot.middlewares.private_chat import PrivateChatMiddleware
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.photo_jobs import PhotoJobs
@@ -65,6 +66,7 @@ from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
+from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.refusals import RefusalService
@@ -208,6 +210,7 @@ class Services:
     refusals: RefusalService
     preferences: PreferenceService
     gallery: GalleryService
+    private_chats: PrivateChats
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -228,6 +231,7 @@ class Services:
             "broadcaster": self.broadcaster,
             "preferences": self.preferences,
             "gallery": self.gallery,
+            "private_chats": self.private_chats,
         }
 
     async def aclose(self) -> None:
@@ -301,6 +305,7 @@ async def build_services(
         refusals=RefusalService(sessions, clock),
         preferences=PreferenceService(sessions, clock),
         gallery=GalleryService(sessions, clock),
+        private_chats=PrivateChats(sessions, clock),
     )
 
 
@@ -332,6 +337,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.bans))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
+    dp.message.outer_middleware(PrivateChatMiddleware(services.private_chats))  # inline mode may upload there
     for router in build_routers():
         dp.include_router(router)
     dp.shutdown.register(on_shutdown)
@@ -345,7 +351,7 @@ def attach_worker(
     worker = Worker(
         jobs=services.jobs,
         generation=services.generation,
-        delivery=Delivery(bot, i18n),
+        delivery=InlineAwareDelivery(bot, i18n),
         queue=services.queue,
         quota=services.quota,
         audience=services.audience,
@@ -428,7 +434,7 @@ class BotApp:
         self.metrics.add_refresher(self._refresh_metrics)
         dispatcher.update.outer_middleware(UpdateCounter(self.metrics))
         self.worker = attach_worker(services, bot, i18n, self.owner, self.metrics) if settings.workers > 0 else None
-        self.delivery = Delivery(bot, i18n)
+        self.delivery = InlineAwareDelivery(bot, i18n)
         self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
         self.notifier = SubscriptionNotifier(
             bot,

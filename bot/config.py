@@ -203,6 +203,9 @@ class Settings(BaseSettings):
     refusal_alert: int = Field(default=5, ge=0, le=1000, validation_alias="REFUSAL_ALERT")
     blocked_terms_file: Path | None = Field(default=None, validation_alias="BLOCKED_TERMS_FILE")
 
+    # --- Inline mode (handlers/inline.py): where images are uploaded before they replace an inline message ---
+    storage_chat_id: int | None = Field(default=None, validation_alias="STORAGE_CHAT_ID")
+
     @field_validator(
         "gemini_api_key",
         "hf_token",
@@ -213,6 +216,7 @@ class Settings(BaseSettings):
         "webhook_secret",
         "redis_url",
         "blocked_terms_file",
+        "storage_chat_id",
         mode="before",
     )
     @classmethod

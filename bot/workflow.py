@@ -20,6 +20,7 @@ from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
+from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
 from bot.services.reports import ReportService
@@ -44,3 +45,4 @@ class WorkflowData(TypedDict):
     broadcaster: Broadcaster
     preferences: PreferenceService
     gallery: GalleryService
+    private_chats: PrivateChats

@@ -12,6 +12,7 @@ from handlers import (
     fallback,
     generate,
     history,
+    inline,
     membership,
     payments,
     profile,
@@ -36,5 +37,6 @@ def build_routers() -> list[Router]:
         results.router_factory(),
         history.router_factory(),
         generate.router_factory(),
+        inline.router_factory(),
         fallback.router_factory(),
     ]

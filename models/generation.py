@@ -84,3 +84,6 @@ class Generation(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # first taken by a worker
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)  # "🎨 Generating…", edited and deleted
     sent_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the delivered image: never refunded
+    # Inline mode: the message in someone's chat that becomes the image (edited, never sent to).
+    # Unique: Telegram may deliver a chosen result twice (a webhook retried after a crash); one job each.
+    inline_message_id: Mapped[str | None] = mapped_column(String(128), index=True, unique=True)

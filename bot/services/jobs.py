@@ -82,6 +82,7 @@ class JobView:
     kind: JobKind = JobKind.GENERATE
     parent_id: int | None = None  # the delivered generation this job continues
     input_file_id: str | None = None  # Telegram file_id of the photo an edit, upscale or describe works on
+    inline_message_id: str | None = None  # inline mode: the message the image replaces (bot/inline_delivery.py)
 
     @property
     def request(self) -> GenerationRequest:
@@ -100,6 +101,7 @@ class Settled:
     status_message_id: int | None
     released: int
     promoted: list[int] = field(default_factory=list)
+    inline_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,7 @@ class GenerationJobs:
         kind: JobKind = JobKind.GENERATE,
         parent_id: int | None = None,
         input_file_id: str | None = None,
+        inline_message_id: str | None = None,
     ) -> Submitted:
         """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
         options = options or ImageOptions()
@@ -173,6 +176,7 @@ class GenerationJobs:
                 kind=kind,
                 parent_id=parent_id,
                 input_file_id=input_file_id,
+                inline_message_id=inline_message_id,
                 model_requested=model.value,
                 attempts=[],
                 status=status,
@@ -455,6 +459,11 @@ class GenerationJobs:
                 .limit(1)
             )
             return _view(row) if row is not None else None
+    async def for_inline_message(self, inline_message_id: str) -> int | None:
+        """The job already started for an inline message: a chosen result delivered twice starts one."""
+        async with self._sessions() as session:
+            found = await session.scalar(select(Generation.id).where(Generation.inline_message_id == inline_message_id))
+            return int(found) if found is not None else None
 
     async def status(self, generation_id: int) -> GenerationStatus | None:
         async with self._sessions() as session:
@@ -547,7 +556,17 @@ class GenerationJobs:
             await self._quota.release(row.user_id, row.quota_day, released, session=session)
         await session.flush()
         promoted = await self._promote(session, row.user_id) if row.user_id is not None else []
-        return Settled(row.id, status, row.user_id, row.chat_id, row.locale, row.status_message_id, released, promoted)
+        return Settled(
+            row.id,
+            status,
+            row.user_id,
+            row.chat_id,
+            row.locale,
+            row.status_message_id,
+            released,
+            promoted,
+            inline_message_id=row.inline_message_id,
+        )
 
     async def _promote(self, session: AsyncSession, user_id: int) -> list[int]:
         """Queue the user's waiting jobs that now fit under their in-flight cap."""
@@ -602,4 +621,5 @@ def _view(row: Generation) -> JobView:
         kind=JobKind(row.kind),
         parent_id=row.parent_id,
         input_file_id=row.input_file_id,
+        inline_message_id=row.inline_message_id,
     )

@@ -1,4 +1,4 @@
-"""Command line: run (default) | worker | generate | migrate | doctor. Only wiring lives here."""
+"""Command line: run (default) | worker | api | generate | migrate | doctor. Only wiring lives here."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings)
     command = args.command or "run"
     try:
-        if command in ("run", "worker"):
-            return _run(settings, worker_only=command == "worker")
+        if command in ("run", "worker", "api"):
+            return _run(settings, worker_only=command == "worker", api_only=command == "api")
         if command == "migrate":
             from bot.db import run_migrations_sync
 
@@ -45,12 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _run(settings: Settings, *, worker_only: bool = False) -> int:
+def _run(settings: Settings, *, worker_only: bool = False, api_only: bool = False) -> int:
     if settings.bot_token is None:
         print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
         return 2
     if worker_only and settings.redis_url is None:
         print("Configuration error: `worker` needs REDIS_URL (the shared queue it takes jobs from)", file=sys.stderr)
+        return 2
+    if api_only and not settings.api_enabled:
+        print("Configuration error: `api` needs API_KEY_SECRET (API keys are hashed with it)", file=sys.stderr)
         return 2
     if settings.workers == 0 and settings.redis_url is None:
         print("Configuration error: WORKERS=0 needs REDIS_URL, or nothing would run the jobs", file=sys.stderr)
@@ -70,6 +73,8 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
         app = await BotApp.create(settings)
         if worker_only:
             await app.run_worker(stop)
+        elif api_only:
+            await app.run_api(stop)
         elif settings.bot_mode == "webhook":
             await app.run_webhook(stop)
         else:
@@ -101,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot: polling or webhook (BOT_MODE), with in-process workers (default)")
     sub.add_parser("worker", help="run workers only (needs REDIS_URL): take jobs from the shared queue")
+    sub.add_parser("api", help="serve the OpenAI-compatible HTTP API on WEB_PORT (needs API_KEY_SECRET), no chat")
     sub.add_parser("migrate", help="apply database migrations")
     gen = sub.add_parser("generate", help="generate images without Telegram")
     gen.add_argument("prompt")

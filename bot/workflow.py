@@ -13,6 +13,7 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.queue import JobQueue
+from bot.services.api_keys import ApiKeyService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
@@ -32,3 +33,4 @@ class WorkflowData(TypedDict):
     reports: ReportService
     payments: PaymentService
     broadcaster: Broadcaster
+    api_keys: ApiKeyService

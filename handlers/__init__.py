@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, common, errors, fallback, generate, membership, payments, profile, start
+from handlers import admin, apikey, common, errors, fallback, generate, membership, payments, profile, start
 
 
 def build_routers() -> list[Router]:
@@ -17,6 +17,7 @@ def build_routers() -> list[Router]:
         payments.router_factory(),
         membership.router_factory(),
         admin.router_factory(),
+        apikey.router_factory(),
         generate.router_factory(),
         fallback.router_factory(),
     ]

@@ -1,5 +1,7 @@
 """SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
 
+from models.api_file import ApiFile, ApiFilePurpose
+from models.api_key import ApiKey
 from models.base import Base
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
 from models.lease import Lease
@@ -10,6 +12,9 @@ from models.user import User
 __all__ = [
     "ACTIVE",
     "UNFINISHED",
+    "ApiFile",
+    "ApiFilePurpose",
+    "ApiKey",
     "Base",
     "DailyUsage",
     "Generation",

@@ -38,4 +38,3 @@ class UserMiddleware(BaseMiddleware):
             cached=True,  # a prompt reads its row again inside the bulk gate (handlers/generate.py)
         )
         return await handler(event, data)
-

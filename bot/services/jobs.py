@@ -82,6 +82,7 @@ class JobView:
     kind: JobKind = JobKind.GENERATE
     parent_id: int | None = None  # the delivered generation this job continues
     input_file_id: str | None = None  # Telegram file_id of the photo an edit, upscale or describe works on
+    source: str = "telegram"  # "api": the images go to the result store (bot/services/api_files.py), not a chat
 
     @property
     def request(self) -> GenerationRequest:
@@ -142,6 +143,7 @@ class GenerationJobs:
         kind: JobKind = JobKind.GENERATE,
         parent_id: int | None = None,
         input_file_id: str | None = None,
+        source: str = "telegram",
     ) -> Submitted:
         """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
         options = options or ImageOptions()
@@ -168,7 +170,7 @@ class GenerationJobs:
             record = Generation(
                 user_id=user_id,
                 chat_id=chat_id,
-                source="telegram",
+                source=source,
                 prompt=prompt,
                 kind=kind,
                 parent_id=parent_id,
@@ -283,9 +285,7 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(
-        self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None
-    ) -> bool:
+    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> bool:
         """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
 
         `delivered` images went out: the units of the others are released in this same write, so the
@@ -587,4 +587,5 @@ def _view(row: Generation) -> JobView:
         kind=JobKind(row.kind),
         parent_id=row.parent_id,
         input_file_id=row.input_file_id,
+        source=row.source,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from PIL import Image, UnidentifiedImageError
 
 from bot.catalog import ModelId
@@ -95,6 +96,17 @@ async def parse_edit(request: web.Request) -> tuple[ImagesParams, Upload]:
     """The multipart form, read part by part with a cap on each, so a huge upload is cut, not buffered."""
     if not request.content_type.startswith("multipart/"):
         raise ApiError(bad_request("Send the edit as multipart/form-data with 'image' and 'prompt'."))
+    try:
+        fields, upload = await _read_form(request)
+    except (HttpProcessingError, ValueError, LookupError):  # a broken form: bad part headers, boundary, charset
+        raise ApiError(bad_request("The multipart form could not be read.")) from None
+    if upload is None:
+        raise ApiError(bad_request("'image' is required: the photo to edit.", "image"))
+    params = _params(fields)
+    return params, _image(upload)
+
+
+async def _read_form(request: web.Request) -> tuple[dict[str, Any], bytes | None]:
     reader = await request.multipart()
     fields: dict[str, Any] = {}
     upload: bytes | None = None
@@ -115,10 +127,7 @@ async def parse_edit(request: web.Request) -> tuple[ImagesParams, Upload]:
                 fields[name] = raw.decode()
             except UnicodeDecodeError:
                 raise ApiError(bad_request("Form fields must be UTF-8 text.", name or None)) from None
-    if upload is None:
-        raise ApiError(bad_request("'image' is required: the photo to edit.", "image"))
-    params = _params(fields)
-    return params, _image(upload)
+    return fields, upload
 
 
 async def _read_capped(part: BodyPartReader, cap: int, param: str | None) -> bytes:

@@ -5,22 +5,19 @@ providers, and the daily limit is the one the chat uses."""
 from __future__ import annotations
 
 import base64
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from openai import AsyncOpenAI
 from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.web.server import serve
 from keyboards.apikey import ApiKeyButton, KeyAction
 from models import ApiFile, ApiKey
+from tests.e2e.api_support import api, client, new_key
 from tests.fakes.providers import make_image
 from tests.harness import FakeUser, Harness, is_image
 
@@ -28,34 +25,6 @@ pytestmark = pytest.mark.e2e
 
 ANN = FakeUser(id=1001, first_name="Ann", username="ann")
 BOB = FakeUser(id=1002, first_name="Bob", username="bob")
-SECRET = "test-api-key-secret-0123456789"
-KEY_RE = re.compile(r"sk-img-[0-9a-f]{12}-[A-Za-z0-9_-]{20,}")
-
-
-@asynccontextmanager
-async def api(tmp_path: Path, clock: ManualClock, **env: object) -> AsyncIterator[tuple[Harness, str]]:
-    """The bot (polling the fake Bot API) and its web app served on a free port; yields the base URL."""
-    async with Harness(tmp_path, clock, API_KEY_SECRET=SECRET, **env) as h:
-        assert h.app is not None
-        async with serve(h.app.web_app(), "127.0.0.1", 0) as where:
-            yield h, where.url
-
-
-def client(base: str, key: str) -> AsyncOpenAI:
-    # No retries: a 429 or 5xx must reach the test as it was answered.
-    return AsyncOpenAI(api_key=key, base_url=f"{base}/v1", max_retries=0, timeout=30)
-
-
-async def new_key(h: Harness, user: FakeUser) -> str:
-    """As a user would: /apikey, then ➕ New key; the key is read from the bot's message."""
-    await h.say(user, "/apikey")
-    since = h.tg.mark()
-    await h.click(user, ApiKeyButton(action=KeyAction.NEW).pack())
-    shown = [m for m in h.texts(user, since=since) if "sk-img-" in m]
-    assert len(shown) == 1, shown
-    match = KEY_RE.search(shown[0])
-    assert match is not None
-    return match.group(0)
 
 
 async def test_generate_b64_and_url_with_the_official_client(tmp_path: Path, clock: ManualClock) -> None:

@@ -269,7 +269,7 @@ def attach_worker(
         owner=owner,
         metrics=metrics,
         alerts=RefusalAlerts(bot, i18n, services.refusals, services.users, services.settings.refusal_alert),
-        api_results=ApiResults(services.jobs, services.api_files),
+        api_results=ApiResults(services.jobs, services.api_files, services.clock, services.settings.api_timeout),
     )
     services.queue.register(worker.handle)
     return worker

@@ -214,3 +214,15 @@ async def test_api_keys_off_without_the_secret(tmp_path: Path, clock: ManualCloc
         async with serve(h.app.web_app(), "127.0.0.1", 0) as where, httpx.AsyncClient() as http:
             assert (await http.get(f"{where.url}/v1/models")).status_code == 404
             assert (await http.get(f"{where.url}/healthz")).status_code == 200
+
+
+async def test_a_banned_users_key_is_refused(tmp_path: Path, clock: ManualClock) -> None:
+    async with api(tmp_path, clock) as (h, base):
+        key = await new_key(h, ANN)
+        assert h.app is not None
+        await h.app.services.users.set_ban(ANN.id, True, "spam")
+        async with client(base, key) as oa:
+            with pytest.raises(openai.PermissionDeniedError) as banned:
+                await oa.images.generate(prompt="a fox", response_format="b64_json")
+        assert isinstance(banned.value.body, dict) and banned.value.body["code"] == "account_banned"
+        assert await h.generations() == []

@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.logs import settings_secrets
 from bot.services.api_keys import MAX_KEYS_PER_USER, ApiKeyService
 from keyboards.apikey import ApiKeyButton, KeyAction
 from models import ApiKey
+from tests.conftest import make_settings
 from tests.fakes.telegram import FakeUser
 
 ANN = FakeUser(id=701, first_name="Ann", username="ann")
@@ -112,3 +114,7 @@ async def test_authenticate_refuses_what_is_not_a_live_key(make_bot: BotFactory)
     # The same key checked by a server with another secret is unknown: the hash is keyed.
     other = ApiKeyService(b.services.sessions, b.services.clock, "another-secret-0123456789")
     assert await other.authenticate(created.key) is None
+
+
+def test_the_server_secret_is_masked_in_logs(db_url: str) -> None:
+    assert SECRET in settings_secrets(make_settings(db_url, API_KEY_SECRET=SECRET))

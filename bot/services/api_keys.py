@@ -104,7 +104,7 @@ class ApiKeyService:
 
     async def authenticate(self, key: str) -> int | None:
         """The user a presented key acts as, or None (unknown, malformed, revoked, or keys disabled)."""
-        if not self.enabled or not key.startswith(KEY_PREFIX) or len(key) > 200:
+        if not self.enabled or not key.startswith(KEY_PREFIX) or len(key) > 200 or not key.isascii():
             return None
         prefix = key[len(KEY_PREFIX) : len(KEY_PREFIX) + PREFIX_CHARS]
         async with self._sessions() as session:

@@ -152,7 +152,7 @@ async def _generations(request: web.Request) -> web.Response:
     user = await _caller(request)
     try:
         body = await request.json(loads=json.loads)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep for the parser
         raise ApiError(bad_request("The request body is not valid JSON.", None, None)) from None
     params = parse_generation(body)
     return await _run(request, user, params, JobKind.GENERATE, None)

@@ -52,8 +52,8 @@ def _params(fields: dict[str, Any]) -> ImagesParams:
         raise ApiError(bad_request("'prompt' is required and must be a non-empty string.", "prompt"))
     if len(prompt) > MAX_PROMPT_CHARS:
         raise ApiError(bad_request(f"'prompt' is longer than {MAX_PROMPT_CHARS} characters.", "prompt"))
-    if "\x00" in prompt:
-        raise ApiError(bad_request("'prompt' contains a NUL character.", "prompt"))
+    if "\x00" in prompt or not _is_utf8(prompt):  # PostgreSQL text takes no NUL; a lone surrogate is no text
+        raise ApiError(bad_request("'prompt' contains characters that are not text.", "prompt"))
     model = _model(fields.get("model"))
     count = _count(1 if fields.get("n") is None else fields["n"])
     width, height = _size(fields.get("size"))
@@ -64,6 +64,14 @@ def _params(fields: dict[str, Any]) -> ImagesParams:
     if user is not None and not isinstance(user, str):
         raise ApiError(bad_request("'user' must be a string.", "user"))
     return ImagesParams(prompt, model, count, width, height, response_format)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _model(value: Any) -> ModelId | None:

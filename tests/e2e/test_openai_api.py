@@ -4,6 +4,7 @@ providers, and the daily limit is the one the chat uses."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 from pathlib import Path
@@ -104,6 +105,11 @@ async def test_bad_fields_are_400_naming_the_param(tmp_path: Path, clock: Manual
             assert listed.status_code == 400
             empty = await http.post(f"{base}/v1/images/generations", json={"prompt": "  "}, headers=headers)
             assert empty.status_code == 400 and empty.json()["error"]["param"] == "prompt"
+            for raw in (b'{"prompt": "a \\ud800 fox"}', b'{"prompt": "a \\u0000 fox"}', b"[" * 100_000):
+                odd = await http.post(f"{base}/v1/images/generations", content=raw, headers=headers)
+                assert odd.status_code == 400, raw[:40]
+            odd_key = await http.get(f"{base}/v1/models", headers={"Authorization": "Bearer sk-img-ÿÿ".encode()})
+            assert odd_key.status_code == 401
         assert await h.used_today(ANN.id) == 0 and await h.generations() == []
 
 
@@ -226,3 +232,29 @@ async def test_a_banned_users_key_is_refused(tmp_path: Path, clock: ManualClock)
                 await oa.images.generate(prompt="a fox", response_format="b64_json")
         assert isinstance(banned.value.body, dict) and banned.value.body["code"] == "account_banned"
         assert await h.generations() == []
+
+
+async def test_a_caller_that_times_out_is_not_charged(tmp_path: Path, clock: ManualClock) -> None:
+    """API_TIMEOUT passes: the job waiting behind the user's running one is withdrawn; the running one
+    finishes after its caller left, so its image is not stored and its unit comes back."""
+    async with api(tmp_path, clock, API_TIMEOUT=1) as (h, base):
+        key = await new_key(h, ANN)
+        h.gemini.behave("delay", seconds=1.8)
+        async with client(base, key) as oa:
+            first = asyncio.create_task(oa.images.generate(prompt="one", response_format="b64_json"))
+            await asyncio.sleep(0.3)  # the first is running; the second waits behind INFLIGHT_CAP user:1
+            second = asyncio.create_task(oa.images.generate(prompt="two", response_format="b64_json"))
+            clock.advance(timedelta(seconds=5))  # the clock the worker reads moves on meanwhile
+            for task in (first, second):
+                with pytest.raises(openai.APIStatusError) as late:
+                    await task
+                assert late.value.status_code == 504
+        await h.settle()
+        for _ in range(50):  # the running job ends after its caller gave up
+            if all(r.status not in ("queued", "running", "waiting") for r in await h.generations()):
+                break
+            await asyncio.sleep(0.1)
+        rows = await h.generations()
+        assert [(r.prompt, r.status) for r in rows] == [("one", "undelivered"), ("two", "cancelled")]
+        assert await h.used_today(ANN.id) == 0
+        assert await h.rows(ApiFile) == []

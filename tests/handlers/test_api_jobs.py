@@ -12,6 +12,7 @@ from bot.catalog import ModelId
 from bot.levels import Level
 from bot.providers.base import ErrorKind, ImageOptions
 from bot.services.api_generation import ApiGeneration, CallStatus, ImageCall
+from bot.web.openai_errors import too_many
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser
 
@@ -84,3 +85,17 @@ async def test_a_job_done_after_its_caller_gave_up_is_refunded(make_bot: BotFact
     assert row is not None and (row.status, row.error_class) == (GenerationStatus.UNDELIVERED, "NobodyWaiting")
     assert await b.services.api_files.results(submitted.generation_id) == []
     assert (await b.services.quota.status(ANN.id, Level.USER)).used == 0
+
+
+async def test_too_many_waiting_is_refused_with_a_short_retry(make_bot: BotFactory) -> None:
+    b = await make_bot(INFLIGHT_CAP="user:1", QUEUE_MAX_PER_USER="0")
+    user = await _ann(b)
+    held = await b.services.jobs.submit(
+        user_id=ANN.id, chat_id=None, level=Level.USER, prompt="held", model=ModelId.GEMINI_FLASH, source="api"
+    )  # queued, not yet taken: it holds the user's one slot
+    assert held.accepted
+    busy = await _api(b).run(user, ImageCall("a fox", ModelId.GEMINI_FLASH))
+    assert busy.status is CallStatus.TOO_MANY and busy.retry_after == 10
+    response = too_many("busy", busy.retry_after, "too_many_requests")
+    assert response.status == 429 and response.headers["Retry-After"] == "10"
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1  # only the held job's unit

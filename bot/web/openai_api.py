@@ -82,7 +82,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:  # aiohttp's own: unknown route, wrong method, body too large
         if exc.status < 400:
             raise
-        return api_error(exc.status, exc.reason, code=None)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None  # a 405 says what is
+        return api_error(exc.status, exc.reason, code=None, headers=allow)
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -108,6 +108,10 @@ async def test_bad_fields_are_400_naming_the_param(tmp_path: Path, clock: Manual
             for raw in (b'{"prompt": "a \\ud800 fox"}', b'{"prompt": "a \\u0000 fox"}', b"[" * 100_000):
                 odd = await http.post(f"{base}/v1/images/generations", content=raw, headers=headers)
                 assert odd.status_code == 400, raw[:40]
+            nowhere = await http.get(f"{base}/v1/nope", headers=headers)
+            assert nowhere.status_code == 404 and set(nowhere.json()["error"]) == {"message", "type", "param", "code"}
+            wrong = await http.delete(f"{base}/v1/models", headers=headers)
+            assert wrong.status_code == 405 and "GET" in wrong.headers["Allow"] and wrong.json()["error"]
             odd_key = await http.get(f"{base}/v1/models", headers={"Authorization": "Bearer sk-img-ÿÿ".encode()})
             assert odd_key.status_code == 401
         assert await h.used_today(ANN.id) == 0 and await h.generations() == []

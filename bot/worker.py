@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from bot.alerts import RefusalAlerts
+from bot.api_results import API_SOURCE, ApiResults
 from bot.bulk import bulk_work, urgent_work
 from bot.clock import Clock
 from bot.config import Settings
@@ -55,6 +56,7 @@ class Worker:
         alerts: RefusalAlerts | None = None,
         photo_jobs: PhotoJobs | None = None,
         gallery: GalleryService | None = None,
+        api_results: ApiResults | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -68,6 +70,7 @@ class Worker:
         self._alerts = alerts
         self._photo_jobs = photo_jobs
         self._gallery = gallery
+        self._api_results = api_results
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -221,6 +224,8 @@ class Worker:
 
     async def _deliver(self, job: JobView, result: GenerationResult) -> tuple[Settled | None, bool]:
         """Send and settle; the flag says the sent message id was recorded by this worker."""
+        if job.source == API_SOURCE and self._api_results is not None:  # an HTTP API caller waits for it
+            return await self._api_results.deliver(job, result, self.owner, self._lease)
         made = len(result.images)
         left, limit = await self._left_after(job, made)
         # The lease may have lapsed while the provider worked (a stalled process or database): then

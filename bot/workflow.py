@@ -13,6 +13,7 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.queue import JobQueue
+from bot.services.api_keys import ApiKeyService
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
 from bot.services.gallery import GalleryService
@@ -46,3 +47,4 @@ class WorkflowData(TypedDict):
     preferences: PreferenceService
     gallery: GalleryService
     private_chats: PrivateChats
+    api_keys: ApiKeyService

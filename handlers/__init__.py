@@ -6,6 +6,7 @@ from aiogram import Router
 
 from handlers import (
     admin,
+    apikey,
     common,
     edit,
     errors,
@@ -36,6 +37,7 @@ def build_routers() -> list[Router]:
         edit.router_factory(),  # before generate: an instruction or a reply is not a prompt
         results.router_factory(),
         history.router_factory(),
+        apikey.router_factory(),
         generate.router_factory(),
         inline.router_factory(),
         fallback.router_factory(),

@@ -1,5 +1,7 @@
 """SQLAlchemy 2 declarative models. Import from here so Alembic sees every table."""
 
+from models.api_file import ApiFile, ApiFilePurpose
+from models.api_key import ApiKey
 from models.base import Base
 from models.gallery import GenerationImage
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
@@ -12,6 +14,9 @@ from models.user import User
 __all__ = [
     "ACTIVE",
     "UNFINISHED",
+    "ApiFile",
+    "ApiFilePurpose",
+    "ApiKey",
     "Base",
     "DailyUsage",
     "Generation",

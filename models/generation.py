@@ -46,7 +46,7 @@ class Generation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"), index=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    source: Mapped[str] = mapped_column(String(16), default="telegram")  # telegram | cli
+    source: Mapped[str] = mapped_column(String(16), default="telegram")  # telegram | cli | api
     prompt: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), default=JobKind.GENERATE, server_default=JobKind.GENERATE.value)
     # The generation this one continues (Regenerate, Other model, Edit, Upscale of a delivered result).

@@ -83,6 +83,7 @@ class JobView:
     parent_id: int | None = None  # the delivered generation this job continues
     input_file_id: str | None = None  # Telegram file_id of the photo an edit, upscale or describe works on
     inline_message_id: str | None = None  # inline mode: the message the image replaces (bot/inline_delivery.py)
+    source: str = "telegram"  # "api": the images go to the result store (bot/services/api_files.py), not a chat
 
     @property
     def request(self) -> GenerationRequest:
@@ -145,6 +146,7 @@ class GenerationJobs:
         parent_id: int | None = None,
         input_file_id: str | None = None,
         inline_message_id: str | None = None,
+        source: str = "telegram",
     ) -> Submitted:
         """Validate, check the level, the caps and the limit; reserve and write the row, or take nothing."""
         options = options or ImageOptions()
@@ -171,7 +173,7 @@ class GenerationJobs:
             record = Generation(
                 user_id=user_id,
                 chat_id=chat_id,
-                source="telegram",
+                source=source,
                 prompt=prompt,
                 kind=kind,
                 parent_id=parent_id,
@@ -459,6 +461,7 @@ class GenerationJobs:
                 .limit(1)
             )
             return _view(row) if row is not None else None
+
     async def for_inline_message(self, inline_message_id: str) -> int | None:
         """The job already started for an inline message: a chosen result delivered twice starts one."""
         async with self._sessions() as session:
@@ -622,4 +625,5 @@ def _view(row: Generation) -> JobView:
         parent_id=row.parent_id,
         input_file_id=row.input_file_id,
         inline_message_id=row.inline_message_id,
+        source=row.source,
     )

@@ -1,4 +1,4 @@
-"""Command line: run (default) | worker | generate | migrate | doctor. Only wiring lives here."""
+"""Command line: run (default) | worker | api | generate | migrate | doctor. Only wiring lives here."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings)
     command = args.command or "run"
     try:
-        if command in ("run", "worker"):
-            return _run(settings, worker_only=command == "worker")
+        if command in ("run", "worker", "api"):
+            return _run(settings, worker_only=command == "worker", api_only=command == "api")
         if command == "migrate":
             return _migrate(settings, quiet=args.quiet)
         if command == "generate":
@@ -70,12 +70,15 @@ def _migrate_in_child(settings: Settings) -> int | None:
     return subprocess.run([sys.executable, "-m", "bot", "migrate", "--quiet"], env=env, check=False).returncode
 
 
-def _run(settings: Settings, *, worker_only: bool = False) -> int:
+def _run(settings: Settings, *, worker_only: bool = False, api_only: bool = False) -> int:
     if settings.bot_token is None:
         print("Configuration error: BOT_TOKEN is not set (get one from @BotFather and put it in .env)", file=sys.stderr)
         return 2
     if worker_only and settings.redis_url is None:
         print("Configuration error: `worker` needs REDIS_URL (the shared queue it takes jobs from)", file=sys.stderr)
+        return 2
+    if api_only and not settings.api_enabled:
+        print("Configuration error: `api` needs API_KEY_SECRET (API keys are hashed with it)", file=sys.stderr)
         return 2
     if settings.workers == 0 and settings.redis_url is None:
         print("Configuration error: WORKERS=0 needs REDIS_URL, or nothing would run the jobs", file=sys.stderr)
@@ -98,6 +101,8 @@ def _run(settings: Settings, *, worker_only: bool = False) -> int:
         app = await BotApp.create(settings, migrate=migrated is None)
         if worker_only:
             await app.run_worker(stop)
+        elif api_only:
+            await app.run_api(stop)
         elif settings.bot_mode == "webhook":
             await app.run_webhook(stop)
         else:
@@ -137,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="start the bot: polling or webhook (BOT_MODE), with in-process workers (default)")
     sub.add_parser("worker", help="run workers only (needs REDIS_URL): take jobs from the shared queue")
+    sub.add_parser("api", help="serve the OpenAI-compatible HTTP API on WEB_PORT (needs API_KEY_SECRET), no chat")
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--quiet", action="store_true", help="print nothing when all went well")
     gen = sub.add_parser("generate", help="generate images without Telegram")

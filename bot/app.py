@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import positions
 from bot.alerts import RefusalAlerts
+from bot.api_results import ApiResults
 from bot.assist.chat import RouterChat
 from bot.assist.prompt_help import PromptHelper
 from bot.assist.vision import VisionDescriber
@@ -37,14 +39,15 @@ from bot.db import (
     engine_options,
     run_migrations,
 )
-from bot.delivery import Delivery
 from bot.describing import DescribeRunner
 from bot.fsm import CompactMemoryStorage
 from bot.i18n import DEFAULT_LOCALE, N_, SUPPORTED, LocaleMiddleware, create_i18n
+from bot.inline_delivery import InlineAwareDelivery
 from bot.middlewares.ban import BanMiddleware
 from bot.middlewares.bulk import BulkUpdates
 from bot.middlewares.flood import FloodMiddleware
 from bot.middlewares.inflight import InFlight
+from bot.middlewares.private_chat import PrivateChatMiddleware
 from bot.middlewares.user import UserMiddleware
 from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.photo_jobs import PhotoJobs
@@ -62,14 +65,19 @@ from bot.providers.upscaler import RealEsrganUpscaler
 from bot.queue import JobQueue, create_broker
 from bot.recovery import Recovery
 from bot.safety import BlockedTerms, SafetyPolicy
+from bot.services.api_files import ApiFiles
+from bot.services.api_generation import ApiGeneration
+from bot.services.api_keys import ApiKeyService
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
 from bot.services.editing import EditingService, EditStep
+from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
+from bot.services.private_chats import PrivateChats
 from bot.services.prompts import PromptRecords
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
@@ -82,6 +90,7 @@ from bot.telegram import create_bot
 from bot.web.health import Check, database_check, ping_check
 from bot.web.metrics import Metrics
 from bot.web.middleware import UpdateCounter
+from bot.web.openai_api import OpenAIApi, add_openai_api
 from bot.web.server import add_webhook, build_web_app, serve
 from bot.worker import Worker
 from bot.workflow import WorkflowData
@@ -89,6 +98,8 @@ from handlers import build_routers
 from keyboards.menu import menu_texts
 
 log = logging.getLogger(__name__)
+
+API_PURGE_EVERY_SECONDS = 300.0
 
 
 def _secret(value: Any) -> str | None:
@@ -227,6 +238,10 @@ class Services:
     refusals: RefusalService
     prompts: PromptRecords
     preferences: PreferenceService
+    gallery: GalleryService
+    private_chats: PrivateChats
+    api_keys: ApiKeyService
+    api_files: ApiFiles
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -247,6 +262,9 @@ class Services:
             "broadcaster": self.broadcaster,
             "prompts": self.prompts,
             "preferences": self.preferences,
+            "gallery": self.gallery,
+            "private_chats": self.private_chats,
+            "api_keys": self.api_keys,
         }
 
     async def aclose(self) -> None:
@@ -320,6 +338,10 @@ async def build_services(
         refusals=RefusalService(sessions, clock),
         prompts=PromptRecords(sessions),
         preferences=PreferenceService(sessions, clock),
+        gallery=GalleryService(sessions, clock),
+        private_chats=PrivateChats(sessions, clock),
+        api_keys=ApiKeyService(sessions, clock, _secret(settings.api_key_secret)),
+        api_files=ApiFiles(sessions, clock, settings.api_result_ttl),
     )
 
 
@@ -351,6 +373,7 @@ def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatche
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.bans))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
+    dp.message.outer_middleware(PrivateChatMiddleware(services.private_chats))  # inline mode may upload there
     for router in build_routers():
         dp.include_router(router)
     dp.shutdown.register(on_shutdown)
@@ -364,7 +387,7 @@ def attach_worker(
     worker = Worker(
         jobs=services.jobs,
         generation=services.generation,
-        delivery=Delivery(bot, i18n),
+        delivery=InlineAwareDelivery(bot, i18n),
         queue=services.queue,
         quota=services.quota,
         audience=services.audience,
@@ -388,7 +411,9 @@ def attach_worker(
         alerts=RefusalAlerts(
             bot, i18n, services.refusals, services.users, services.audience, services.settings.refusal_alert
         ),
-        photo_jobs=PhotoJobs(bot, services.generation),
+        photo_jobs=PhotoJobs(bot, services.generation, services.api_files),
+        gallery=services.gallery,
+        api_results=ApiResults(services.jobs, services.api_files, services.clock, services.settings.api_timeout),
     )
     services.queue.register(worker.handle)
     return worker
@@ -398,6 +423,7 @@ def attach_worker(
 COMMANDS = (
     ("generate", N_("Choose a model and generate")),
     ("profile", N_("Your level and today's usage")),
+    ("history", N_("Your recent images")),
     ("subscribe", N_("Buy a subscription with Stars")),
     ("settings", N_("Aspect ratio, images per prompt, seed, style")),
     ("help", N_("Models, levels and limits")),
@@ -460,7 +486,7 @@ class BotApp:
         self.metrics.add_refresher(self._refresh_metrics)
         dispatcher.update.outer_middleware(UpdateCounter(self.metrics))
         self.worker = attach_worker(services, bot, i18n, self.owner, self.metrics) if settings.workers > 0 else None
-        self.delivery = Delivery(bot, i18n)
+        self.delivery = InlineAwareDelivery(bot, i18n)
         self.recovery = Recovery(services.jobs, services.queue, self.delivery, settings)
         self.notifier = SubscriptionNotifier(
             bot,
@@ -524,7 +550,7 @@ class BotApp:
 
         task = asyncio.create_task(stopper())
         try:
-            if settings.metrics:
+            if settings.metrics or settings.api_enabled:
                 async with serve(self.web_app(), settings.web_host, settings.web_port):
                     await self.run_polling(stop=stop, handle_signals=False)
             else:
@@ -607,7 +633,36 @@ class BotApp:
         checks: dict[str, Check] = {"database": database_check(services.engine), "queue": services.queue.ping}
         if services.coordination.redis is not None:
             checks["redis"] = ping_check(services.coordination.redis)
-        return build_web_app(checks=checks, metrics=self.metrics)
+        app = build_web_app(checks=checks, metrics=self.metrics)
+        if services.settings.api_enabled:
+            add_openai_api(app, self.openai_api())
+        return app
+
+    def openai_api(self) -> OpenAIApi:
+        services, settings = self.services, self.services.settings
+        return OpenAIApi(
+            keys=services.api_keys,
+            users=services.users,
+            generation=ApiGeneration(
+                services.jobs, services.queue, services.api_files, services.clock, settings.api_timeout
+            ),
+            files=services.api_files,
+            clock=services.clock,
+            public_url=settings.api_public_url,
+            input_keep=timedelta(seconds=settings.api_result_ttl + settings.api_timeout),
+        )
+
+    async def run_api(self, stop: asyncio.Event) -> None:
+        """The HTTP API alone (`python -m bot api`): no Telegram front end; in-process workers run the
+        jobs (with REDIS_URL, any worker may). Needs API_KEY_SECRET: keys are made with /apikey."""
+        settings = self.services.settings
+        try:
+            await self.start_background()
+            async with serve(self.web_app(), settings.web_host, settings.web_port):
+                await stop.wait()
+        finally:
+            await self.stop_background()
+            await self.aclose()
 
     async def _refresh_metrics(self) -> None:
         self.metrics.set_queue_depth(await self.services.jobs.depth())
@@ -633,11 +688,20 @@ class BotApp:
             leases.run_singleton("queue-positions", self.owner, positions.EVERY_SECONDS, self.positions.update),
             "queue-positions",
         )
+        self._spawn(
+            leases.run_singleton("api-files-purge", self.owner, API_PURGE_EVERY_SECONDS, self._purge_api_files),
+            "api-files-purge",
+        )
         # Its first round runs now: payments left uncredited by a failure are credited at start-up.
         self._spawn(
             leases.run_singleton("payment-crediting", self.owner, CREDIT_EVERY_SECONDS, self.crediting.run),
             "payment-crediting",
         )
+
+    async def _purge_api_files(self) -> None:
+        purged = await self.services.api_files.purge()
+        if purged:
+            log.info("API files: %d expired file(s) deleted", purged)
 
     async def stop_background(self) -> None:
         """Stop taking jobs, let running ones finish for the grace period, put the rest back."""

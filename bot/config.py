@@ -209,6 +209,14 @@ class Settings(BaseSettings):
     vision_model: str = Field(default="Qwen/Qwen2.5-VL-7B-Instruct", validation_alias="VISION_MODEL")
     vision_timeout: float = Field(default=60.0, gt=0, le=600, validation_alias="VISION_TIMEOUT")
     describe_free: bool = Field(default=False, validation_alias="DESCRIBE_FREE")
+    # --- Inline mode (handlers/inline.py): where images are uploaded before they replace an inline message ---
+    storage_chat_id: int | None = Field(default=None, validation_alias="STORAGE_CHAT_ID")
+    # --- OpenAI-compatible HTTP API (bot/web/openai_api.py) ---
+    # Keys are stored as HMAC-SHA256 with this secret; unset, API keys (and so the API) are off.
+    api_key_secret: SecretStr | None = Field(default=None, validation_alias="API_KEY_SECRET")
+    api_public_url: str | None = Field(default=None, validation_alias="API_PUBLIC_URL")  # base of `url` results
+    api_result_ttl: int = Field(default=3600, ge=60, le=7 * 86400, validation_alias="API_RESULT_TTL")
+    api_timeout: float = Field(default=300.0, gt=0, le=3600, validation_alias="API_TIMEOUT")
 
     @field_validator(
         "gemini_api_key",
@@ -220,6 +228,9 @@ class Settings(BaseSettings):
         "webhook_secret",
         "redis_url",
         "blocked_terms_file",
+        "storage_chat_id",
+        "api_key_secret",
+        "api_public_url",
         mode="before",
     )
     @classmethod
@@ -354,6 +365,17 @@ class Settings(BaseSettings):
         if not sep or not left.isdigit() or not right:
             raise ValueError("BOT_TOKEN does not look like a Telegram token (123456:ABC...)")
         return SecretStr(token)
+
+    @field_validator("api_key_secret")
+    @classmethod
+    def _check_api_key_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("API_KEY_SECRET must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def api_enabled(self) -> bool:
+        return self.api_key_secret is not None
 
     def daily_limit(self, level: str) -> int:
         """The configured limit for a level; 0 means unlimited."""

@@ -26,9 +26,10 @@ from bot.i18n import pick_locale
 from bot.photo_jobs import PHOTO_KINDS
 from bot.photo_texts import photo_caption, photo_failure_text
 from bot.send_retry import PASSING_FAULTS, with_retries
+from bot.services.gallery import SentImage
 from bot.services.generation import FailureReason, GeneratedImage, GenerationFailed, GenerationResult
 from bot.services.jobs import JobView, Settled
-from keyboards.prompt_help import original_prompt_keyboard
+from keyboards.results import result_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Sent:
 
     message_ids: list[int] = field(default_factory=list)
     failure: TelegramAPIError | None = None
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # as Telegram returned them: their file ids are kept
 
     @property
     def first(self) -> int | None:
@@ -104,18 +105,25 @@ class Delivery:
                 await task
 
     async def send_images(
-        self, job: JobView, result: GenerationResult, left: int | None, limit: int, *, prompt_used: str | None = None
+        self,
+        job: JobView,
+        result: GenerationResult,
+        left: int | None,
+        limit: int,
+        *,
+        upscale: bool = False,
+        prompt_used: str | None = None,
     ) -> Sent:
         """Send the images in order until one cannot go; the message ids are the proof of delivery.
 
+        A single image carries the result buttons itself; several get them in `result_buttons` after.
         `prompt_used`: what the provider got, when prompt help rewrote the user's prompt: the caption
-        shows it, and a button offers the user's own words instead (an album cannot carry buttons)."""
+        shows it, and a button offers the user's own words instead."""
         assert job.chat_id is not None
         messages: list[Message] = []
         helped = prompt_used is not None and prompt_used != job.prompt
         shown = prompt_used or job.prompt
         with self._locale(job.locale):
-            markup = original_prompt_keyboard(job.id) if helped else None
             if len(result.images) > 1 and all(_fits_photo(image.data) for image in result.images):
                 caption = result_caption(result, result.images, shown, left, limit, helped=helped)
                 try:
@@ -124,6 +132,9 @@ class Delivery:
                     return Sent([], exc)
                 if album is not None:
                     return Sent([m.message_id for m in album], messages=album)
+            markup = (
+                result_keyboard(job.id, upscale=upscale, original_prompt=helped) if len(result.images) == 1 else None
+            )
             for image in result.images:
                 if job.kind in PHOTO_KINDS:
                     caption = photo_caption(job, image, left, limit)
@@ -135,6 +146,20 @@ class Delivery:
                     return Sent([m.message_id for m in messages], exc, messages)
                 messages.append(sent)
         return Sent([m.message_id for m in messages], messages=messages)
+
+    async def result_buttons(
+        self, job: JobView, count: int, *, upscale: bool = False, original_prompt: bool = False
+    ) -> None:
+        """Several images (an album cannot carry a keyboard): one short message with the buttons follows."""
+        if job.chat_id is None:
+            return
+        with self._locale(job.locale):
+            text = _("⬆️ {count} images. What next?").format(count=count)
+            markup = result_keyboard(job.id, upscale=upscale, original_prompt=original_prompt)
+        try:
+            await self._bot.send_message(job.chat_id, text, reply_markup=markup)
+        except TelegramAPIError as exc:  # the images are there; the buttons are a convenience
+            log.info("result buttons for generation %s not sent: %s", job.id, type(exc).__name__)
 
     async def _send_image(
         self, chat_id: int, image: GeneratedImage, caption: str, markup: InlineKeyboardMarkup | None = None
@@ -219,6 +244,35 @@ class Delivery:
             await self._bot.send_message(chat_id, text)
         except TelegramAPIError as exc:
             log.info("could not tell chat %s: %s", chat_id, type(exc).__name__)
+
+
+def kept_images(messages: list[Message], result: GenerationResult) -> list[SentImage]:
+    """What to store of each sent message: its file id (the largest photo size, or the document), and
+    the seed and size the provider reported for that image."""
+    kept: list[SentImage] = []
+    for position, message in enumerate(messages):
+        image = result.images[position] if position < len(result.images) else None
+        size = _size_of(image) if image is not None else (None, None)
+        seed = image.seed if image is not None else None
+        if message.photo:
+            largest = message.photo[-1]
+            kind, file_id, unique = "photo", largest.file_id, largest.file_unique_id
+        elif message.document is not None:
+            kind, file_id, unique = "document", message.document.file_id, message.document.file_unique_id
+        else:
+            continue
+        kept.append(SentImage(position, message.chat.id, message.message_id, kind, file_id, unique, *size, seed=seed))
+    return kept
+
+
+def _size_of(image: GeneratedImage) -> tuple[int | None, int | None]:
+    if image.width and image.height:
+        return image.width, image.height
+    try:
+        with Image.open(io.BytesIO(image.data)) as img:
+            return img.size
+    except Exception:  # only a record: an undecodable header leaves the size unknown
+        return None, None
 
 
 def _fits_photo(data: bytes) -> bool:

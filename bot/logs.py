@@ -63,6 +63,7 @@ def settings_secrets(settings: Settings) -> list[str]:
         settings.hf_token,
         settings.replicate_api_token,
         settings.pollinations_api_key,
+        settings.api_key_secret,
     ]
     secrets = [v.get_secret_value() for v in values if v is not None]
     if settings.bot_token is not None:

@@ -20,6 +20,7 @@ from PIL import Image
 from bot.photos import PHOTO_MAX_BYTES, max_pixels
 from bot.providers.base import ErrorKind, ProviderError, decode_image
 from bot.providers.limits import TooLarge
+from bot.services.api_files import ApiFiles, is_input_ref
 from bot.services.generation import Attempt, FailureReason, GenerationFailed, GenerationOutcome, GenerationService
 from bot.services.jobs import JobView
 from bot.timing import elapsed_ms
@@ -49,9 +50,17 @@ class _CappedBuffer(io.BytesIO):
 
 
 class PhotoJobs:
-    def __init__(self, bot: Bot, generation: GenerationService, *, max_bytes: int = PHOTO_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        generation: GenerationService,
+        api_files: ApiFiles | None = None,
+        *,
+        max_bytes: int = PHOTO_MAX_BYTES,
+    ) -> None:
         self._bot = bot
         self._generation = generation  # its `editing` does the work
+        self._api_files = api_files  # photos uploaded through the HTTP API (`api:<id>` references)
         self._max_bytes = max_bytes
 
     async def run(self, job: JobView) -> GenerationOutcome:
@@ -70,6 +79,11 @@ class PhotoJobs:
         started = time.monotonic()
         if not job.input_file_id:
             return self._failed(job, PHOTO_UNAVAILABLE, "no photo on the job", started)
+        if is_input_ref(job.input_file_id):
+            stored = await self._api_files.input_for(job.input_file_id) if self._api_files is not None else None
+            if stored is None:
+                return self._failed(job, PHOTO_UNAVAILABLE, "API upload expired or unknown", started)
+            return await self._decoded(job, stored.data, started)
         try:
             file = await self._bot.get_file(job.input_file_id)
             if file.file_size is not None and file.file_size > self._max_bytes:
@@ -83,10 +97,12 @@ class PhotoJobs:
         except (TelegramAPIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("generation %s: photo not fetched (%s)", job.id, type(exc).__name__)
             return self._failed(job, PHOTO_UNAVAILABLE, type(exc).__name__, started)
+        return await self._decoded(job, buffer.getvalue(), started)
+
+    async def _decoded(self, job: JobView, raw: bytes, started: float) -> tuple[bytes, str] | GenerationFailed:
+        """Decoded within the byte and pixel caps, wherever the photo came from."""
         try:
-            photo = await asyncio.to_thread(
-                decode_image, buffer.getvalue(), "telegram", "photo", max_bytes=self._max_bytes
-            )
+            photo = await asyncio.to_thread(decode_image, raw, "telegram", "photo", max_bytes=self._max_bytes)
         except ProviderError as exc:
             too_large = exc.kind is ErrorKind.TOO_LARGE
             return self._failed(

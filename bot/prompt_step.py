@@ -4,6 +4,7 @@ Prompt help runs here, in the job, not in the update handler: the handler answer
 milliseconds, and the rewrite is stored on the row (`prompt_used`) before the provider call, so a
 job resumed after a restart reuses it. Help is asked for only when the user's switch is on at run
 time and the job has no stored prompt yet ("use my own words" jobs are stored with the original).
+Only for prompts typed in the chat: inline mode and the HTTP API draw from exactly what was sent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class PromptStep:
 
     async def prompt_for(self, job: JobView, owner: str) -> str:
         """The prompt to generate from: stored, rewritten (and stored), or the user's own."""
-        if job.kind is not JobKind.GENERATE or job.user_id is None:
+        if job.kind is not JobKind.GENERATE or job.user_id is None or not _in_chat(job):
             return job.prompt
         stored = await self._records.used(job.id)
         if stored is not None:
@@ -45,3 +46,9 @@ class PromptStep:
             log.info("generation %s: prompt help rewrote the prompt (%d -> %d chars)", job.id, len(job.prompt),
                      len(used))  # fmt: skip
         return used
+
+
+def _in_chat(job: JobView) -> bool:
+    """A prompt typed in the chat with the bot, whose caption can show the rewrite and offer the original.
+    Inline messages and HTTP API callers get exactly the prompt they sent."""
+    return job.source == "telegram" and job.inline_message_id is None

@@ -75,6 +75,13 @@ def credit_text(credit: Credit, tz: object) -> str:
     return _("Thank you! Your payment was received.")
 
 
+def start_first_text(bot_username: str) -> str:
+    """Inline mode: Telegram lets a bot write only to users who started it, and the image goes there first."""
+    return _(
+        "To get images here, open a chat with @{bot} and press Start, then try again. Nothing was charged."
+    ).format(bot=html.escape(bot_username))
+
+
 def model_title(model: ModelId) -> str:
     return MODELS[model].title
 

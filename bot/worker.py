@@ -20,11 +20,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from bot.alerts import RefusalAlerts
+from bot.api_results import API_SOURCE, ApiResults
 from bot.bulk import bulk_work, urgent_work
 from bot.clock import Clock
 from bot.config import Settings
 from bot.coordination.leases import instance_owner
-from bot.delivery import Delivery, Sent
+from bot.delivery import Delivery, Sent, kept_images
 from bot.describing import DescribeRunner
 from bot.draining import drain
 from bot.faults import is_outage
@@ -32,6 +33,7 @@ from bot.photo_jobs import PHOTO_KINDS, PhotoJobs
 from bot.prompt_step import PromptStep
 from bot.queue import JobQueue
 from bot.services.audience import AudienceService
+from bot.services.gallery import GalleryService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
 from bot.services.quota import QuotaService
@@ -59,6 +61,8 @@ class Worker:
         prompts: PromptStep | None = None,
         describer: DescribeRunner | None = None,
         photo_jobs: PhotoJobs | None = None,
+        gallery: GalleryService | None = None,
+        api_results: ApiResults | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -73,6 +77,8 @@ class Worker:
         self._prompts = prompts  # prompt help before a generate job's provider call
         self._describer = describer  # describe jobs (JobKind.DESCRIBE)
         self._photo_jobs = photo_jobs
+        self._gallery = gallery
+        self._api_results = api_results
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -262,6 +268,8 @@ class Worker:
         self, job: JobView, result: GenerationResult, prompt_used: str | None = None
     ) -> tuple[Settled | None, bool]:
         """Send and settle; the flag says the sent message id was recorded by this worker."""
+        if job.source == API_SOURCE and self._api_results is not None:  # an HTTP API caller waits for it
+            return await self._api_results.deliver(job, result, self.owner, self._lease)
         made = len(result.images)
         left, limit = await self._left_after(job, made)
         # The lease may have lapsed while the provider worked (a stalled process or database): then
@@ -275,12 +283,15 @@ class Worker:
                 job.id, self.owner, GenerationStatus.UNDELIVERED, result, error_class="LookupError"
             )
             return settled, False
-        sent = await self._delivery.send_images(job, result, left, limit, prompt_used=prompt_used)
+        upscale = self._generation.can_upscale()
+        sent = await self._delivery.send_images(job, result, left, limit, upscale=upscale, prompt_used=prompt_used)
         if sent.first is None:
             return await self._undelivered(job, result, sent), False
         delivered = len(sent.message_ids)
         # Units of images that did not go are released here, with the proof of the ones that did.
         marked = await self._jobs.mark_sent(job.id, self.owner, sent.first, delivered=delivered)
+        if marked:
+            await self._keep(job, result, sent, upscale, prompt_used not in (None, job.prompt))
         settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=delivered)
         await self._delivery.clear_status(job.chat_id, job.status_message_id)
         if sent.failure is not None and not sent.blocked:
@@ -288,6 +299,21 @@ class Worker:
                         type(sent.failure).__name__)  # fmt: skip
             await self._delivery.partly_delivered(job, made - delivered)
         return settled, marked
+
+    async def _keep(
+        self, job: JobView, result: GenerationResult, sent: Sent, upscale: bool, helped: bool = False
+    ) -> None:
+        """Store the file ids the buttons and /history use; several images get their buttons now.
+        The job is delivered already: a failure here is logged, never a reason to run it again."""
+        try:
+            if self._gallery is not None:
+                await self._gallery.record(job.id, kept_images(sent.messages, result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("generation %s: images not kept for buttons and /history (%s)", job.id, type(exc).__name__)
+        if len(sent.message_ids) > 1:
+            await self._delivery.result_buttons(job, len(sent.message_ids), upscale=upscale, original_prompt=helped)
 
     async def _undelivered(self, job: JobView, result: GenerationResult, sent: Sent) -> Settled | None:
         """Nothing reached the chat: every unit comes back, and the user hears it was Telegram."""

@@ -13,12 +13,15 @@ from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
 from bot.queue import JobQueue
+from bot.services.api_keys import ApiKeyService
 from bot.services.audience import AudienceService
 from bot.services.bans import BanService
+from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
+from bot.services.private_chats import PrivateChats
 from bot.services.prompts import PromptRecords
 from bot.services.quota import QuotaService
 from bot.services.refunds import RefundService
@@ -44,3 +47,6 @@ class WorkflowData(TypedDict):
     broadcaster: Broadcaster
     prompts: PromptRecords
     preferences: PreferenceService
+    gallery: GalleryService
+    private_chats: PrivateChats
+    api_keys: ApiKeyService

@@ -6,16 +6,20 @@ from aiogram import Router
 
 from handlers import (
     admin,
+    apikey,
     common,
     describe,
     edit,
     errors,
     fallback,
     generate,
+    history,
+    inline,
     membership,
     payments,
     profile,
     prompthelp,
+    results,
     settings,
     start,
 )
@@ -35,6 +39,10 @@ def build_routers() -> list[Router]:
         prompthelp.router_factory(),
         settings.router_factory(),  # before generate: a typed seed or negative prompt is not a prompt
         edit.router_factory(),  # before generate: an instruction or a reply is not a prompt
+        results.router_factory(),
+        history.router_factory(),
+        apikey.router_factory(),
         generate.router_factory(),
+        inline.router_factory(),
         fallback.router_factory(),
     ]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.broadcast import Broadcaster, BroadcastResult
+from bot.charts import ChartLabels, stats_chart_png
 from bot.clock import Clock
 from bot.i18n import pick_locale
 from bot.levels import Level
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_DAYS = 3650
 MAX_STATS_DAYS = 365
+CHART_DAYS = 14
 
 
 class IsAdmin(Filter):
@@ -211,6 +214,26 @@ async def on_stats(message: Message, command: CommandObject, reports: ReportServ
         lines.append(_("Top users:"))
         lines += [f"• {isolate(name)} ({uid}): {n}" for uid, name, n in s.top_users]
     await message.answer("\n".join(lines))
+    await _send_chart(message, reports)
+
+
+async def _send_chart(message: Message, reports: ReportService) -> None:
+    """The last 14 days as a PNG, drawn in a thread (matplotlib is slow and synchronous)."""
+    labels = ChartLabels(
+        title=_("Generations per day, last {days} days").format(days=CHART_DAYS),
+        images=_("Images delivered"),
+        rates=_("Rate"),
+        failures=_("Failure rate"),
+        fallbacks=_("Fallback rate"),
+    )
+    days = await reports.daily(CHART_DAYS)
+    try:
+        png = await asyncio.to_thread(stats_chart_png, days, labels)
+    except Exception:  # the numbers are sent already; a chart that cannot be drawn is logged
+        log.exception("stats chart not drawn")
+        await message.answer(_("The chart could not be drawn this time."))
+        return
+    await message.answer_photo(BufferedInputFile(png, filename="stats.png"), caption=labels.title)
 
 
 async def on_ban(message: Message, command: CommandObject, users: UserService, bans: BanService) -> None:

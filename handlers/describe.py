@@ -7,7 +7,7 @@ DESCRIBE like any prompt (level, limit, queue, refunds): the worker fetches and 
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -20,12 +20,11 @@ from bot.config import Settings
 from bot.photos import PHOTO_MAX_BYTES, pick_vision_photo
 from bot.queue import JobQueue
 from bot.services.generation import MAX_PROMPT_CHARS
-from bot.services.jobs import GenerationJobs, SubmitStatus
+from bot.services.jobs import GenerationJobs
 from bot.services.prompts import PromptRecords
 from bot.services.users import UserService, UserView
 from bot.texts import truncate
-from handlers.follow_up import start_job
-from handlers.generate import _enqueue_or_withdraw, _refused
+from handlers.generate import queue_prompt
 from keyboards.describe import DescribeButton
 from models import JobKind
 
@@ -60,6 +59,7 @@ async def on_describe(message: Message, state: FSMContext, settings: Settings) -
 
 async def on_photo(
     message: Message,
+    bot: Bot,
     user: UserView,
     users: UserService,
     jobs: GenerationJobs,
@@ -79,35 +79,26 @@ async def on_photo(
     if fresh is None or fresh.is_banned:
         users.forget(user.id)
         return
-    submitted = await jobs.submit(
-        user_id=fresh.id,
-        chat_id=message.chat.id,
-        level=fresh.level,
+    await queue_prompt(
+        bot,
+        message.chat.id,
+        user=fresh,
         prompt=DESCRIBE_PROMPT,
         model=fresh.chosen_model,
-        locale=fresh.language_code,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
         kind=JobKind.DESCRIBE,
         input_file_id=size.file_id,
         charge=not settings.describe_free,
+        running_text=_("🔎 Looking at your photo…"),
+        waiting_text=_("⏳ Queued: I will look at your photo when your current request is done."),
     )
-    if not submitted.accepted or submitted.generation_id is None:
-        await _refused(message, submitted, fresh, clock)
-        return
-    if submitted.status is SubmitStatus.QUEUED:
-        text = _("🔎 Looking at your photo…")
-    else:
-        text = _("⏳ Queued: I will look at your photo when your current request is done.")
-    status: Message | None = None
-    try:
-        status = await message.answer(text)
-        await jobs.set_status_message(submitted.generation_id, status.message_id)
-    finally:  # the job is paid for: it runs even if the status line could not be shown
-        if submitted.status is SubmitStatus.QUEUED:
-            await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)
 
 
 async def on_generate_from(
     callback: CallbackQuery,
+    bot: Bot,
     callback_data: DescribeButton,
     user: UserView,
     users: UserService,
@@ -126,13 +117,14 @@ async def on_generate_from(
     fresh = await users.get(user.id)
     if fresh is None or fresh.is_banned:
         return
-    submitted = await jobs.submit(
-        user_id=fresh.id,
-        chat_id=callback.message.chat.id,
-        level=fresh.level,
+    await queue_prompt(
+        bot,
+        callback.message.chat.id,
+        user=fresh,
         prompt=truncate(job.prompt_used, MAX_PROMPT_CHARS),
         model=fresh.chosen_model,
-        locale=fresh.language_code,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
         parent_id=job.generation_id,
     )
-    await start_job(callback.message, submitted, fresh, fresh.chosen_model, jobs, queue, clock)

@@ -22,9 +22,9 @@ from bot.clock import Clock
 from bot.photos import pick_photo
 from bot.queue import JobQueue
 from bot.services.generation import GenerationService
-from bot.services.jobs import GenerationJobs, JobView, SubmitStatus
+from bot.services.jobs import GenerationJobs, JobView
 from bot.services.users import UserService, UserView
-from handlers.generate import _enqueue_or_withdraw, _refused
+from handlers.generate import queue_prompt
 from keyboards.menu import GENERATE, HELP, PROFILE, MenuButton
 from keyboards.results import ResultAction, ResultButton
 from models import JobKind
@@ -219,30 +219,20 @@ async def _submit(
     if fresh is None or fresh.is_banned:
         users.forget(user.id)
         return
-    submitted = await jobs.submit(
-        user_id=fresh.id,
-        chat_id=message.chat.id,
-        level=fresh.level,
+    bot = message.bot
+    assert bot is not None, "a message from an update is bound to its bot"
+    await queue_prompt(
+        bot,
+        message.chat.id,
+        user=fresh,
         prompt=prompt,
         model=PHOTO_JOB_MODEL,
-        locale=fresh.language_code,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
         kind=kind,
         parent_id=parent_id,
         input_file_id=file_id,
+        running_text=_("⬆️ Upscaling ×2…") if kind is JobKind.UPSCALE else _("✏️ Editing your picture…"),
+        waiting_text=_("⏳ Queued: it starts when your current image is done."),
     )
-    if not submitted.accepted or submitted.generation_id is None:
-        await _refused(message, submitted, fresh, clock)
-        return
-    if submitted.status is not SubmitStatus.QUEUED:
-        text = _("⏳ Queued: it starts when your current image is done.")
-    elif kind is JobKind.UPSCALE:
-        text = _("⬆️ Upscaling ×2…")
-    else:
-        text = _("✏️ Editing your picture…")
-    status: Message | None = None
-    try:
-        status = await message.answer(text)
-        await jobs.set_status_message(submitted.generation_id, status.message_id)
-    finally:  # paid for: it runs even if the status line could not be shown
-        if submitted.status is SubmitStatus.QUEUED:
-            await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.faults import is_outage
 from bot.flag_texts import flag_hint
 from bot.prompt_flags import FlagError, parse_prompt
+from bot.providers.base import ImageOptions
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.preferences import PreferenceService
@@ -25,6 +26,7 @@ from bot.services.users import UserService, UserView
 from bot.texts import format_reset, level_name, model_title
 from keyboards.menu import GENERATE, MenuButton
 from keyboards.picker import ModelPick, model_picker
+from models import JobKind
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ async def on_pick(
 
 async def on_prompt(
     message: Message,
+    bot: Bot,
     user: UserView,
     users: UserService,
     jobs: GenerationJobs,
@@ -111,34 +114,77 @@ async def on_prompt(
     if fresh is None or fresh.is_banned:
         users.forget(user.id)  # banned on another instance a moment ago: the next update says so
         return
-    user = fresh
-    model = user.chosen_model
-    options = (await preferences.get(user.id)).options(parsed.overrides)  # the flags win over /settings
+    await queue_prompt(
+        bot,
+        message.chat.id,
+        user=fresh,
+        prompt=parsed.text,
+        model=fresh.chosen_model,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
+        options=(await preferences.get(fresh.id)).options(parsed.overrides),  # the flags win over /settings
+    )
+
+
+async def queue_prompt(
+    bot: Bot,
+    chat_id: int,
+    *,
+    user: UserView,
+    prompt: str,
+    model: ModelId,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    options: ImageOptions | None = None,
+    kind: JobKind = JobKind.GENERATE,
+    parent_id: int | None = None,
+    input_file_id: str | None = None,
+    running_text: str | None = None,
+    waiting_text: str | None = None,
+    charge: bool = True,
+    prompt_used: str | None = None,
+) -> Submitted:
+    """A job exactly as a typed prompt makes one (levels, limits, the user's line, refusals, the
+    status line, "busy" when the queue is down); the result buttons submit through here too.
+    `user` must be freshly read: what is charged and which model runs never come from the cache."""
     submitted = await jobs.submit(
         user_id=user.id,
-        chat_id=message.chat.id,
+        chat_id=chat_id,
         level=user.level,
-        prompt=parsed.text,
+        prompt=prompt,
         model=model,
         options=options,
         locale=user.language_code,
+        kind=kind,
+        parent_id=parent_id,
+        input_file_id=input_file_id,
+        charge=charge,
+        prompt_used=prompt_used,
     )
     if not submitted.accepted or submitted.generation_id is None:
-        await _refused(message, submitted, user, clock)
-        return
-    if submitted.status is SubmitStatus.QUEUED and options.count > 1:
-        text = _("🎨 Generating {count} images with {model}…").format(count=options.count, model=model_title(model))
+        await _refused(bot, chat_id, submitted, user, model, clock)
+        return submitted
+    count = options.count if options is not None else 1
+    if submitted.status is SubmitStatus.QUEUED and running_text is not None:
+        text = running_text
+    elif submitted.status is not SubmitStatus.QUEUED and waiting_text is not None:
+        text = waiting_text
+    elif submitted.status is SubmitStatus.QUEUED and count > 1:
+        text = _("🎨 Generating {count} images with {model}…").format(count=count, model=model_title(model))
     elif submitted.status is SubmitStatus.QUEUED:
         text = _("🎨 Generating with {model}…").format(model=model_title(model))
     else:
         text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))
     status: Message | None = None
     try:
-        status = await message.answer(text)
+        status = await bot.send_message(chat_id, text)
         await jobs.set_status_message(submitted.generation_id, status.message_id)
     finally:  # the job is paid for: it runs even if the status line could not be shown
         if submitted.status is SubmitStatus.QUEUED:
             await _enqueue_or_withdraw(submitted.generation_id, status, jobs, queue)
+    return submitted
 
 
 async def _enqueue_or_withdraw(
@@ -157,36 +203,40 @@ async def _enqueue_or_withdraw(
         raise
 
 
-async def _refused(message: Message, submitted: Submitted, user: UserView, clock: Clock) -> None:
+async def _refused(bot: Bot, chat_id: int, submitted: Submitted, user: UserView, model: ModelId, clock: Clock) -> None:
     quota = submitted.quota
     if submitted.status is SubmitStatus.LIMIT_REACHED and quota is not None and not quota.exhausted:
         # Several images asked for, fewer left: nothing was taken; say how many still fit.
-        await message.answer(
+        await bot.send_message(
+            chat_id,
             _("Only {left} images are left today. Ask for fewer (--n {left}) or change /settings.").format(
                 left=quota.remaining
-            )
+            ),
         )
     elif submitted.status is SubmitStatus.LIMIT_REACHED and submitted.quota is not None:
-        await message.answer(
+        await bot.send_message(
+            chat_id,
             _("You have used all {limit} images for today. The limit resets at {reset}.").format(
                 limit=submitted.quota.limit, reset=format_reset(submitted.quota.resets_at, clock.local_now())
-            )
+            ),
         )
     elif submitted.status is SubmitStatus.FORBIDDEN:
         required = submitted.required_level or user.level
-        await message.answer(
+        await bot.send_message(
+            chat_id,
             _("🔒 {model} is available from the {level} level. Choose another model with /generate.").format(
-                model=model_title(user.chosen_model), level=level_name(required)
-            )
+                model=model_title(model), level=level_name(required)
+            ),
         )
     elif submitted.status is SubmitStatus.TOO_MANY:
-        await message.answer(
+        await bot.send_message(
+            chat_id,
             _("You already have {count} images on the way. Please wait for them (or /cancel the waiting ones).").format(
                 count=submitted.ahead
-            )
+            ),
         )
     else:
-        await message.answer(_("That description is too long or empty. Please send a shorter text."))
+        await bot.send_message(chat_id, _("That description is too long or empty. Please send a shorter text."))
 
 
 async def _delete_quietly(message: Message) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
@@ -20,7 +20,7 @@ from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs
 from bot.services.prompts import PromptRecords
 from bot.services.users import UserService, UserView
-from handlers.follow_up import start_job
+from handlers.generate import queue_prompt
 from keyboards.prompt_help import PromptHelpSwitch, prompt_help_keyboard, with_switch
 from keyboards.results import ResultAction, ResultButton
 from models import JobKind
@@ -78,6 +78,7 @@ async def on_switch(
 
 async def on_original_prompt(
     callback: CallbackQuery,
+    bot: Bot,
     callback_data: ResultButton,
     user: UserView,
     users: UserService,
@@ -95,15 +96,16 @@ async def on_original_prompt(
     fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
     if fresh is None or fresh.is_banned:
         return
-    submitted = await jobs.submit(
-        user_id=fresh.id,
-        chat_id=callback.message.chat.id,
-        level=fresh.level,
+    await queue_prompt(
+        bot,
+        callback.message.chat.id,
+        user=fresh,
         prompt=job.prompt,
         model=job.model,
-        locale=fresh.language_code,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
+        options=job.options,
         parent_id=job.generation_id,
+        prompt_used=job.prompt,  # fixed on the row: prompt help is off for this job
     )
-    if submitted.accepted and submitted.generation_id is not None:
-        await prompts.pin_original(submitted.generation_id)  # before it is on the queue
-    await start_job(callback.message, submitted, fresh, job.model, jobs, queue, clock)

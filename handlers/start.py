@@ -62,5 +62,6 @@ async def on_help(message: Message, user: UserView, quota: QuotaService) -> None
             "/settings: aspect ratio, images per prompt, seed, negative prompt, style. For one prompt only, "
             "add flags: --ar 16:9 --n 2 --seed 42 --no text --style anime"
         ),
+        _("/history your recent images; /history clear forgets them."),
     ]
     await message.answer("\n".join(lines), reply_markup=main_menu())

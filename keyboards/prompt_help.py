@@ -1,13 +1,11 @@
-"""Prompt help's buttons: the on/off switch (for /prompthelp, and a row /settings can reuse) and
-"use my own words" under a result made from a rewritten prompt."""
+"""Prompt help's on/off switch: on /prompthelp's own message, and as a row of /settings. ("Use my own
+words" under a rewritten result is a result button: keyboards/results.py.)"""
 
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-
-from keyboards.results import ResultAction, ResultButton
 
 
 class PromptHelpSwitch(CallbackData, prefix="ph"):
@@ -38,14 +36,3 @@ def with_switch(markup: InlineKeyboardMarkup, on: bool) -> InlineKeyboardMarkup:
         for row in markup.inline_keyboard
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def original_prompt_button(generation_id: int) -> InlineKeyboardButton:
-    return InlineKeyboardButton(
-        text=_("↩️ Use my own words"),
-        callback_data=ResultButton(action=ResultAction.ORIGINAL_PROMPT, generation_id=generation_id).pack(),
-    )
-
-
-def original_prompt_keyboard(generation_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[original_prompt_button(generation_id)]])

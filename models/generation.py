@@ -46,7 +46,7 @@ class Generation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"), index=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    source: Mapped[str] = mapped_column(String(16), default="telegram")  # telegram | cli
+    source: Mapped[str] = mapped_column(String(16), default="telegram")  # telegram | cli | api
     prompt: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), default=JobKind.GENERATE, server_default=JobKind.GENERATE.value)
     # The generation this one continues (Regenerate, Other model, Edit, Upscale of a delivered result).
@@ -87,3 +87,6 @@ class Generation(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # first taken by a worker
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)  # "🎨 Generating…", edited and deleted
     sent_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the delivered image: never refunded
+    # Inline mode: the message in someone's chat that becomes the image (edited, never sent to).
+    # Unique: Telegram may deliver a chosen result twice (a webhook retried after a crash); one job each.
+    inline_message_id: Mapped[str | None] = mapped_column(String(128), index=True, unique=True)

@@ -36,3 +36,6 @@ class User(Base):
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # First message in the private chat with the bot (or at migration 0012): inline images can be
+    # uploaded there. An inline query alone registers a user without it.
+    private_chat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -37,6 +37,9 @@ class BulkUpdates(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        if isinstance(event, Update) and event.chosen_inline_result is not None:
+            with bulk_work():  # a prompt sent from another chat (inline mode): no chat here to acknowledge in
+                return await handler(event, data)
         prompt = self.prompt_of(event)
         if prompt is None:
             return await handler(event, data)

@@ -60,6 +60,7 @@ class FloodMiddleware(BaseMiddleware):
 
 def _must_pass(update: Update) -> bool:
     """Never dropped: a pre-checkout must be answered within seconds, a payment approved has taken the
-    money, and membership changes are bookkeeping."""
+    money, membership changes are bookkeeping, and a chosen inline result left unhandled would leave
+    its message saying "generating" for good (the inline queries typed before it count, and may go)."""
     paid = update.message is not None and update.message.successful_payment is not None
-    return bool(update.pre_checkout_query or update.my_chat_member or paid)
+    return bool(update.pre_checkout_query or update.my_chat_member or paid or update.chosen_inline_result)

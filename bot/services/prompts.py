@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from bot.catalog import ModelId
 from bot.db import SessionFactory
+from bot.providers.base import ImageOptions
 from models import Generation, GenerationStatus, JobKind, User
 
 
@@ -26,6 +27,7 @@ class JobText:
     prompt_used: str | None
     model: ModelId
     status: GenerationStatus
+    options: ImageOptions  # what the job asked for (count, ratio, seed…): a re-run asks the same
 
 
 class PromptRecords:
@@ -62,13 +64,6 @@ class PromptRecords:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def pin_original(self, generation_id: int) -> None:
-        """This job draws from the user's own words: prompt help is off for it whatever the switch says."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Generation).where(Generation.id == generation_id).values(prompt_used=Generation.prompt)
-            )
-
     async def job_text(self, generation_id: int, user_id: int) -> JobText | None:
         """The job if it is this user's (a button never acts on someone else's job)."""
         async with self._sessions() as session:
@@ -80,10 +75,19 @@ class PromptRecords:
                         Generation.prompt_used,
                         Generation.model_requested,
                         Generation.status,
+                        Generation.options,
                     ).where(Generation.id == generation_id, Generation.user_id == user_id)
                 )
             ).first()
         if row is None:
             return None
-        kind, prompt, used, model, status = row
-        return JobText(generation_id, JobKind(kind), prompt, used, ModelId(model), GenerationStatus(status))
+        kind, prompt, used, model, status, options = row
+        return JobText(
+            generation_id,
+            JobKind(kind),
+            prompt,
+            used,
+            ModelId(model),
+            GenerationStatus(status),
+            ImageOptions(**(options or {})),
+        )

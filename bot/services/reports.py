@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -53,6 +53,29 @@ class Stats:
     top_users: list[tuple[int, str, int]]  # (id, name, delivered)
     refused: int = 0
     refused_by_provider: dict[str, int] = field(default_factory=dict)  # the word list counts as "word-list"
+
+    @property
+    def fallback_rate(self) -> float:
+        return self.fallbacks / self.delivered if self.delivered else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DayStats:
+    """One quota day of generations (Telegram ones), for the /stats chart."""
+
+    day: date
+    by_provider: dict[str, int]  # delivered, by the provider that made them
+    failed: int
+    fallbacks: int
+
+    @property
+    def delivered(self) -> int:
+        return sum(self.by_provider.values())
+
+    @property
+    def failure_rate(self) -> float:
+        done = self.delivered + self.failed
+        return self.failed / done if done else 0.0
 
     @property
     def fallback_rate(self) -> float:
@@ -157,6 +180,26 @@ class ReportService:
             refused=sum(refused_by_provider.values()),
             refused_by_provider=refused_by_provider,
         )
+
+    async def daily(self, days: int = 14) -> list[DayStats]:
+        """The last `days` quota days, oldest first, today included; a day is midnight to midnight in
+        TIMEZONE, counted by the database one day at a time (no dialect's date functions needed)."""
+        today = self._clock.today()
+        result: list[DayStats] = []
+        async with self._sessions() as session:
+            for back in range(days - 1, -1, -1):
+                day = today - timedelta(days=back)
+                start = datetime.combine(day, time(0, 0), tzinfo=self._clock.tz)
+                end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=self._clock.tz)
+                window = (Generation.created_at >= start, Generation.created_at < end, Generation.source == "telegram")
+                delivered = (*window, Generation.status == GenerationStatus.DELIVERED)
+                by_provider = await _counts(session, Generation.provider, delivered)
+                failed = await session.scalar(
+                    select(func.count()).where(*window, Generation.status == GenerationStatus.FAILED)
+                )
+                fallbacks = await session.scalar(select(func.count()).where(*delivered, Generation.fallback.is_(True)))
+                result.append(DayStats(day, by_provider, int(failed or 0), int(fallbacks or 0)))
+        return result
 
 
 async def _counts(session: AsyncSession, column: Any, where: tuple[Any, ...]) -> dict[str, int]:

@@ -52,6 +52,8 @@ DROP = 0  # fail(status=DROP): hang up without an answer
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
 WEBHOOK_MAX_CONNECTIONS = 40  # Telegram's default for setWebhook's max_connections
+# The fake's wording (Telegram's own text is not documented): inline messages take no uploads.
+INLINE_UPLOAD_REFUSED = "can't upload a file to an inline message: use a file_id or an HTTP URL"
 _SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 DEFAULT_DESCRIPTIONS: dict[int, str] = {
@@ -599,6 +601,10 @@ class FakeTelegram:
         self.webhook_settings: dict[str, dict[str, Any]] = {}  # token -> every setWebhook parameter
         self.deliveries: list[Delivery] = []  # every webhook POST attempt, in start order
         self.refunded: set[str] = set()
+        self.supports_inline_queries = True  # getMe's flag (/setinline at @BotFather)
+        self.inline_answers: dict[str, Call] = {}  # inline query id -> the answerInlineQuery call
+        self.inline_messages: dict[str, dict[str, Any]] = {}  # inline_message_id -> what the chat shows
+        self._inline_queries: dict[str, dict[str, Any]] = {}
 
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -911,6 +917,8 @@ class FakeTelegram:
             if isinstance(query, dict):
                 self._remember_user(query.get("from"))
                 self._known_queries.add(str(query["id"]))
+                if kind == "inline_query":
+                    self._inline_queries[str(query["id"])] = query
 
     def _absorb(self, update: dict[str, Any]) -> None:
         self._register(update)
@@ -1619,7 +1627,6 @@ class FakeTelegram:
                 "pinChatMessage",
                 "unpinChatMessage",
                 "unpinAllChatMessages",
-                "answerInlineQuery",
                 "answerShippingQuery",
             )
         }
@@ -1629,7 +1636,7 @@ class FakeTelegram:
                     **self.bot_user(call.token),
                     "can_join_groups": True,
                     "can_read_all_group_messages": False,
-                    "supports_inline_queries": False,
+                    "supports_inline_queries": self.supports_inline_queries,
                 },
                 "setwebhook": self._set_webhook,
                 "deletewebhook": self._delete_webhook,
@@ -1667,6 +1674,7 @@ class FakeTelegram:
                 "editmessagemedia": self._edit_message_media,
                 "deletemessage": self._delete_message,
                 "answercallbackquery": self._answer_callback_query,
+                "answerinlinequery": self._answer_inline_query,
                 "answerprecheckoutquery": self._answer_pre_checkout_query,
                 "sendinvoice": self._send_invoice,
                 "createinvoicelink": self._create_invoice_link,
@@ -1803,7 +1811,11 @@ class FakeTelegram:
             raise bad_request(f"there is no {kind} in the request")
         value = str(value)
         if value in self._files:
-            return self._files[value]
+            stored = self._files[value]
+            # As on Telegram: a photo's file_id is not a document's (and vice versa).
+            if kind in ("photo", "document") and stored.path.startswith("photos/") != (kind == "photo"):
+                raise bad_request("type of file mismatch")
+            return stored
         if re.match(r"https?://", value):
             return None
         raise bad_request("wrong file identifier/HTTP URL specified")
@@ -2029,7 +2041,7 @@ class FakeTelegram:
         markup = self._markup(call)
         target = self._target(call, "edit")
         if target is None:
-            return True
+            return self._edit_inline(call, {**fields, "reply_markup": markup}, need="text")
         key, message = target
         if "text" not in message:
             raise bad_request("there is no text in the message to edit")
@@ -2038,24 +2050,24 @@ class FakeTelegram:
     def _edit_message_caption(self, call: Call) -> Any:
         captions = self._caption_fields(call.params)
         markup = self._markup(call)
-        target = self._target(call, "edit")
-        if target is None:
-            return True
-        key, message = target
-        if "text" in message:
-            raise bad_request("there is no caption in the message to edit")
         changes = {
             "caption": captions.get("caption"),
             "caption_entities": captions.get("caption_entities"),
             "reply_markup": markup,
         }
+        target = self._target(call, "edit")
+        if target is None:
+            return self._edit_inline(call, changes, need="media")
+        key, message = target
+        if "text" in message:
+            raise bad_request("there is no caption in the message to edit")
         return self._apply_edit(key, message, changes)
 
     def _edit_message_reply_markup(self, call: Call) -> Any:
         markup = self._markup(call)
         target = self._target(call, "edit")
         if target is None:
-            return True
+            return self._edit_inline(call, {"reply_markup": markup})
         key, message = target
         return self._apply_edit(key, message, {"reply_markup": markup})
 
@@ -2068,14 +2080,10 @@ class FakeTelegram:
             raise bad_request(f"wrong media type {kind!r}")
         captions = self._caption_fields(media)
         markup = self._markup(call)
+        if call.params.get("inline_message_id") and "media" in call.files:
+            raise bad_request(INLINE_UPLOAD_REFUSED)
         stored = self._input_file(call, "media", media.get("media"), kind=kind)
         field_ = self._media_field(kind, stored, media)
-        target = self._target(call, "edit")
-        if target is None:
-            return True
-        key, message = target
-        if "text" in message:
-            raise bad_request("there is no media in the message to edit")
         changes: dict[str, Any] = dict.fromkeys(("photo", "video", "document", "audio", "animation"))
         changes.update(
             {
@@ -2085,6 +2093,12 @@ class FakeTelegram:
                 "reply_markup": markup,
             }
         )
+        target = self._target(call, "edit")
+        if target is None:  # an inline text message may become media (the usual "loading…" placeholder)
+            return self._edit_inline(call, {**changes, "text": None, "entities": None})
+        key, message = target
+        if "text" in message:
+            raise bad_request("there is no media in the message to edit")
         return self._apply_edit(key, message, changes)
 
     def _delete_message(self, call: Call) -> bool:
@@ -2173,6 +2187,112 @@ class FakeTelegram:
         user_id = _as_int(call.params.get("user_id"))
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
         return {"status": "member", "user": user}
+
+    # ------------------------------------------------------------------ inline mode
+    # An inline query is answered with results; the user's choice (chosen_inline_result, sent only
+    # with /setinlinefeedback) puts the result's message into some chat. That message gets an
+    # inline_message_id, and can be edited later, only if the result carried a keyboard. Edits by
+    # inline_message_id answer `true`, and may not upload a file (a file_id or URL only).
+
+    def inline_query(
+        self, user: FakeUser, query: str, *, chat_type: str = "sender", offset: str = ""
+    ) -> dict[str, Any]:
+        """An ``inline_query`` update: the user typed ``@bot <query>`` in some chat."""
+        query_id = str(10**15 + next(self._ids))
+        update = {
+            "inline_query": {
+                "id": query_id,
+                "from": user.as_dict(),
+                "query": query,
+                "offset": offset,
+                "chat_type": chat_type,
+            }
+        }
+        self._register(update)
+        return update
+
+    def chosen_inline_result(self, user: FakeUser, query_id: str, result_id: str) -> dict[str, Any]:
+        """The user taps result ``result_id`` of the bot's answer to ``query_id``: its text message appears
+        in the chat (see :attr:`inline_messages`), and the ``chosen_inline_result`` update is returned."""
+        answer = self.inline_answers.get(query_id)
+        if answer is None:
+            raise LookupError(f"inline query {query_id} was not answered")
+        result = next((r for r in answer.params["results"] if str(r.get("id")) == result_id), None)
+        if result is None:
+            raise LookupError(f"no result {result_id!r} in the answer to {query_id}")
+        chosen: dict[str, Any] = {
+            "result_id": result_id,
+            "from": user.as_dict(),
+            "query": self._inline_queries[query_id]["query"],
+        }
+        if result.get("reply_markup"):
+            content = result["input_message_content"]
+            text, entities = self._formatted(
+                str(content["message_text"]), content.get("parse_mode"), content.get("entities"), caption=False
+            )
+            inline_message_id = self._new_file_id("AgAAA")
+            self.inline_messages[inline_message_id] = {"text": text, "reply_markup": result["reply_markup"]}
+            if entities:
+                self.inline_messages[inline_message_id]["entities"] = entities
+            chosen["inline_message_id"] = inline_message_id
+        return {"chosen_inline_result": chosen}
+
+    def _answer_inline_query(self, call: Call) -> bool:
+        query_id = str(call.params.get("inline_query_id", ""))
+        if query_id not in self._inline_queries:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        results = call.params.get("results")
+        if not isinstance(results, list):
+            raise bad_request("can't parse inline query results JSON object")
+        if len(results) > 50:
+            raise bad_request("RESULTS_TOO_MUCH")
+        seen: set[str] = set()
+        for result in results:
+            result_id = str(result.get("id", "")) if isinstance(result, dict) else ""
+            if not 1 <= len(result_id.encode("utf-8")) <= 64:
+                raise bad_request("RESULT_ID_INVALID")
+            if result_id in seen:
+                raise bad_request("RESULT_ID_DUPLICATE")
+            seen.add(result_id)
+            content = result.get("input_message_content")
+            if result.get("type") == "article" and (not result.get("title") or not isinstance(content, dict)):
+                raise bad_request("RESULT_TITLE_EMPTY" if not result.get("title") else "MESSAGE_EMPTY")
+            if isinstance(content, dict) and "message_text" in content:
+                self._formatted(
+                    str(content["message_text"]), content.get("parse_mode"), content.get("entities"), caption=False
+                )
+            if "reply_markup" in result:
+                self._markup(Call(call.method, {"reply_markup": result["reply_markup"]}, {}, call.token, call.time))
+        button = call.params.get("button")
+        if button is not None:
+            if not isinstance(button, dict) or not button.get("text"):
+                raise bad_request("BUTTON_TEXT_INVALID")
+            start = button.get("start_parameter")
+            if start is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(start)):
+                raise bad_request("START_PARAM_INVALID")
+        self.inline_answers[query_id] = call
+        return True
+
+    def _edit_inline(self, call: Call, changes: dict[str, Any], *, need: str | None = None) -> bool:
+        inline_message_id = str(call.params["inline_message_id"])
+        message = self.inline_messages.get(inline_message_id)
+        if message is None:
+            raise bad_request("MESSAGE_ID_INVALID")
+        if need == "text" and "text" not in message:
+            raise bad_request("there is no text in the message to edit")
+        if need == "media" and "text" in message:
+            raise bad_request("there is no caption in the message to edit")
+        after = {k: v for k, v in message.items()}
+        for name, value in changes.items():
+            if value is None:
+                after.pop(name, None)
+            else:
+                after[name] = value
+        if after == message:
+            raise bad_request("message is not modified: specified new message content and reply markup are exactly the "
+                              "same as a current content and reply markup of the message")  # fmt: skip
+        self.inline_messages[inline_message_id] = after
+        return True
 
 
 def _webhook_conflict() -> ApiError:

@@ -1,0 +1,177 @@
+"""The buttons under a delivered result: 🔁 Regenerate, 🔀 Other model, 📎 Original.
+
+Everything comes from the generation's row (callback data holds only its id), so the buttons work
+after a restart and on any instance. Only the user who asked for the image may use them.
+⬆️ Upscale and ✏️ Edit are shown by the keyboard and handled by their own routers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.catalog import MODELS, ModelId
+from bot.clock import Clock
+from bot.queue import JobQueue
+from bot.services.gallery import GalleryService, SentImage, StoredResult
+from bot.services.jobs import GenerationJobs
+from bot.services.users import UserService, UserView
+from bot.texts import level_name
+from handlers.generate import queue_prompt
+from keyboards.results import ResultAction, ResultButton, ResultModel, other_model_picker
+
+log = logging.getLogger(__name__)
+
+MINE = {ResultAction.REGENERATE, ResultAction.OTHER_MODEL, ResultAction.ORIGINAL}
+
+
+def router_factory() -> Router:
+    router = Router(name="results")
+    router.callback_query.register(on_result_button, ResultButton.filter(F.action.in_(MINE)))
+    router.callback_query.register(on_other_model, ResultModel.filter())
+    return router
+
+
+async def owned_result(callback: CallbackQuery, gallery: GalleryService, generation_id: int) -> StoredResult | None:
+    """The result if it exists and is the presser's; otherwise the callback is answered politely."""
+    stored = await gallery.result(generation_id)
+    if stored is None:
+        await callback.answer(_("This image is no longer available."), show_alert=True)
+        return None
+    if stored.user_id != callback.from_user.id:
+        await callback.answer(
+            _("These buttons belong to someone else's image. Send me your own description to make one."),
+            show_alert=True,
+        )
+        return None
+    return stored
+
+
+async def on_result_button(
+    callback: CallbackQuery,
+    callback_data: ResultButton,
+    bot: Bot,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    gallery: GalleryService,
+) -> None:
+    stored = await owned_result(callback, gallery, callback_data.generation_id)
+    if stored is None:
+        return
+    if callback_data.action is ResultAction.ORIGINAL:
+        await send_originals(callback, bot, stored)
+    elif callback_data.action is ResultAction.OTHER_MODEL:
+        await callback.answer()
+        await bot.send_message(
+            user.id,
+            _("Choose a model for the same description:"),
+            reply_markup=other_model_picker(stored.generation_id, user.level, stored.model),
+        )
+    else:
+        await callback.answer(_("🔁 Once more, with a new seed"))
+        await rerun(bot, stored, stored.model, users=users, user=user, jobs=jobs, queue=queue, clock=clock)
+
+
+async def on_other_model(
+    callback: CallbackQuery,
+    callback_data: ResultModel,
+    bot: Bot,
+    user: UserView,
+    users: UserService,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+    gallery: GalleryService,
+) -> None:
+    try:
+        model = ModelId(callback_data.model)
+        spec = MODELS[model]
+        if not spec.pickable:
+            raise ValueError(model)
+    except ValueError:
+        await callback.answer(_("This model does not exist."), show_alert=True)
+        return
+    if not user.level.allows(spec.min_level):
+        await callback.answer(
+            _("🔒 {model} is available from the {level} level.").format(
+                model=spec.title, level=level_name(spec.min_level)
+            ),
+            show_alert=True,
+        )
+        return
+    stored = await owned_result(callback, gallery, callback_data.generation_id)
+    if stored is None:
+        return
+    await callback.answer(_("Model: {model}").format(model=spec.title))
+    if isinstance(callback.message, Message):  # the picker has done its job: no second tap on it
+        try:
+            await callback.message.edit_text(_("Model: {model}").format(model=spec.title))
+        except TelegramBadRequest as exc:
+            log.debug("picker not closed: %s", exc.message[:100])
+    await rerun(bot, stored, model, users=users, user=user, jobs=jobs, queue=queue, clock=clock)
+
+
+async def rerun(
+    bot: Bot,
+    stored: StoredResult,
+    model: ModelId,
+    *,
+    users: UserService,
+    user: UserView,
+    jobs: GenerationJobs,
+    queue: JobQueue,
+    clock: Clock,
+) -> None:
+    """The same prompt and options with a new seed, as a new job that continues this one: levels,
+    limits and refunds exactly as for a typed prompt. Answers in the user's private chat."""
+    fresh = await users.get(user.id)  # what is charged and which level holds: never from the cache
+    if fresh is None or fresh.is_banned:
+        users.forget(user.id)
+        return
+    await queue_prompt(
+        bot,
+        fresh.id,
+        user=fresh,
+        prompt=stored.prompt,
+        model=model,
+        jobs=jobs,
+        queue=queue,
+        clock=clock,
+        options=replace(stored.options, seed=None),
+        kind=stored.kind,
+        parent_id=stored.generation_id,
+        input_file_id=stored.input_file_id,
+    )
+
+
+async def send_originals(callback: CallbackQuery, bot: Bot, stored: StoredResult) -> None:
+    """Each image as a file, from Telegram's copy: no provider call. A document goes by its file id;
+    a photo's file id cannot be sent as a document (Telegram: "type of file mismatch"), so the
+    largest size Telegram kept is downloaded and sent as a file."""
+    if not stored.images:
+        await callback.answer(_("This image is no longer available."), show_alert=True)
+        return
+    await callback.answer(_("📎 Sending the file…"))
+    chat_id = callback.from_user.id
+    try:
+        for image in stored.images:
+            await bot.send_document(chat_id, await _as_document(bot, stored, image))
+    except TelegramAPIError as exc:
+        log.warning("original of generation %s not sent: %s", stored.generation_id, type(exc).__name__)
+        await bot.send_message(chat_id, _("Telegram would not send that file just now. Please try again later."))
+
+
+async def _as_document(bot: Bot, stored: StoredResult, image: SentImage) -> str | BufferedInputFile:
+    if image.kind == "document":
+        return image.file_id
+    data = await bot.download(image.file_id)
+    assert data is not None  # without a destination, aiogram returns the bytes
+    return BufferedInputFile(data.read(), filename=f"image-{stored.generation_id}-{image.position + 1}.jpg")

@@ -49,7 +49,7 @@ def _conformance(base: str, key: str, mode: schemathesis.GenerationMode, example
     sent = 0
 
     # derandomize: CI sends the same cases every run (a failure reproduces; a merge is never blocked by a
-    # case drawn once in a thousand runs). Explore new cases with `--hypothesis-seed=random` locally.
+    # case drawn once in a thousand runs). To explore new cases, set derandomize=False locally.
     @settings(
         max_examples=examples,
         deadline=None,

@@ -84,7 +84,11 @@ class OriginalsService:
         now = self._clock.now()
         async with self._sessions() as session:
             rows = (
-                await session.execute(select(OriginalImage).where(OriginalImage.generation_id == generation_id))
+                await session.execute(
+                    select(OriginalImage)
+                    .where(OriginalImage.generation_id == generation_id)
+                    .order_by(OriginalImage.position)
+                )
             ).scalars()
             return {
                 row.position: Original(

@@ -75,6 +75,8 @@ from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.health import ProviderHealth
 from bot.services.jobs import GenerationJobs
+from bot.services.originals import PURGE_EVERY_SECONDS as ORIGINALS_PURGE_EVERY_SECONDS
+from bot.services.originals import OriginalsService
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
 from bot.services.private_chats import PrivateChats
@@ -242,6 +244,7 @@ class Services:
     private_chats: PrivateChats
     api_keys: ApiKeyService
     api_files: ApiFiles
+    originals: OriginalsService
 
     def workflow_data(self) -> WorkflowData:
         """Spread into the Dispatcher: what handlers receive by parameter name (bot/workflow.py)."""
@@ -265,6 +268,7 @@ class Services:
             "gallery": self.gallery,
             "private_chats": self.private_chats,
             "api_keys": self.api_keys,
+            "originals": self.originals,
         }
 
     async def aclose(self) -> None:
@@ -342,6 +346,7 @@ async def build_services(
         private_chats=PrivateChats(sessions, clock),
         api_keys=ApiKeyService(sessions, clock, _secret(settings.api_key_secret)),
         api_files=ApiFiles(sessions, clock, settings.api_result_ttl),
+        originals=OriginalsService(sessions, clock, settings.originals_days, settings.provider_max_bytes),
     )
 
 
@@ -413,6 +418,7 @@ def attach_worker(
         ),
         photo_jobs=PhotoJobs(bot, services.generation, services.api_files),
         gallery=services.gallery,
+        originals=services.originals,
         api_results=ApiResults(services.jobs, services.api_files, services.clock, services.settings.api_timeout),
     )
     services.queue.register(worker.handle)
@@ -692,6 +698,10 @@ class BotApp:
             leases.run_singleton("api-files-purge", self.owner, API_PURGE_EVERY_SECONDS, self._purge_api_files),
             "api-files-purge",
         )
+        self._spawn(
+            leases.run_singleton("originals-purge", self.owner, ORIGINALS_PURGE_EVERY_SECONDS, self._purge_originals),
+            "originals-purge",
+        )
         # Its first round runs now: payments left uncredited by a failure are credited at start-up.
         self._spawn(
             leases.run_singleton("payment-crediting", self.owner, CREDIT_EVERY_SECONDS, self.crediting.run),
@@ -702,6 +712,11 @@ class BotApp:
         purged = await self.services.api_files.purge()
         if purged:
             log.info("API files: %d expired file(s) deleted", purged)
+
+    async def _purge_originals(self) -> None:
+        purged = await self.services.originals.purge()
+        if purged:
+            log.info("originals: %d expired image(s) dropped", purged)
 
     async def stop_background(self) -> None:
         """Stop taking jobs, let running ones finish for the grace period, put the rest back."""

@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     api_public_url: str | None = Field(default=None, validation_alias="API_PUBLIC_URL")  # base of `url` results
     api_result_ttl: int = Field(default=3600, ge=60, le=7 * 86400, validation_alias="API_RESULT_TTL")
     api_timeout: float = Field(default=300.0, gt=0, le=3600, validation_alias="API_TIMEOUT")
+    # --- "📎 Original" (bot/services/originals.py): days the provider's untouched bytes are kept; 0 = none ---
+    originals_days: int = Field(default=7, ge=0, le=365, validation_alias="ORIGINALS_DAYS")
 
     @field_validator(
         "gemini_api_key",

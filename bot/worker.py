@@ -29,6 +29,7 @@ from bot.delivery import Delivery, Sent, kept_images
 from bot.describing import DescribeRunner
 from bot.draining import drain
 from bot.faults import is_outage
+from bot.originals import originals_to_keep
 from bot.photo_jobs import PHOTO_KINDS, PhotoJobs
 from bot.prompt_step import PromptStep
 from bot.queue import JobQueue
@@ -36,6 +37,7 @@ from bot.services.audience import AudienceService
 from bot.services.gallery import GalleryService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
 from bot.services.jobs import GenerationJobs, JobView, Settled
+from bot.services.originals import OriginalsService
 from bot.services.quota import QuotaService
 from bot.web.metrics import Metrics
 from models import GenerationStatus, JobKind
@@ -63,6 +65,7 @@ class Worker:
         photo_jobs: PhotoJobs | None = None,
         gallery: GalleryService | None = None,
         api_results: ApiResults | None = None,
+        originals: OriginalsService | None = None,
     ) -> None:
         self._jobs = jobs
         self._generation = generation
@@ -79,6 +82,7 @@ class Worker:
         self._photo_jobs = photo_jobs
         self._gallery = gallery
         self._api_results = api_results
+        self._originals = originals
         self._lease = timedelta(seconds=settings.job_redelivery_timeout)
         self._renew_every = max(settings.job_redelivery_timeout / 3, 0.05)
         self._slots = asyncio.Semaphore(max(settings.workers, 1))
@@ -312,6 +316,13 @@ class Worker:
             raise
         except Exception as exc:
             log.warning("generation %s: images not kept for buttons and /history (%s)", job.id, type(exc).__name__)
+        try:
+            if self._originals is not None:
+                await self._originals.keep(job.id, originals_to_keep(sent.messages, result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("generation %s: originals not kept for 📎 Original (%s)", job.id, type(exc).__name__)
         if len(sent.message_ids) > 1:
             await self._delivery.result_buttons(job, len(sent.message_ids), upscale=upscale, original_prompt=helped)
 

@@ -19,6 +19,7 @@ from bot.services.bans import BanService
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs
+from bot.services.originals import OriginalsService
 from bot.services.payments import PaymentService
 from bot.services.preferences import PreferenceService
 from bot.services.private_chats import PrivateChats
@@ -50,3 +51,4 @@ class WorkflowData(TypedDict):
     gallery: GalleryService
     private_chats: PrivateChats
     api_keys: ApiKeyService
+    originals: OriginalsService

@@ -17,9 +17,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import MODELS, ModelId
 from bot.clock import Clock
+from bot.originals import document_name
 from bot.queue import JobQueue
 from bot.services.gallery import GalleryService, SentImage, StoredResult
 from bot.services.jobs import GenerationJobs
+from bot.services.originals import Original, OriginalsService
 from bot.services.users import UserService, UserView
 from bot.texts import level_name
 from handlers.generate import queue_prompt
@@ -62,12 +64,13 @@ async def on_result_button(
     queue: JobQueue,
     clock: Clock,
     gallery: GalleryService,
+    originals: OriginalsService,
 ) -> None:
     stored = await owned_result(callback, gallery, callback_data.generation_id)
     if stored is None:
         return
     if callback_data.action is ResultAction.ORIGINAL:
-        await send_originals(callback, bot, stored)
+        await send_originals(callback, bot, stored, originals)
     elif callback_data.action is ResultAction.OTHER_MODEL:
         await callback.answer()
         await bot.send_message(
@@ -152,26 +155,50 @@ async def rerun(
     )
 
 
-async def send_originals(callback: CallbackQuery, bot: Bot, stored: StoredResult) -> None:
-    """Each image as a file, from Telegram's copy: no provider call. A document goes by its file id;
-    a photo's file id cannot be sent as a document (Telegram: "type of file mismatch"), so the
-    largest size Telegram kept is downloaded and sent as a file."""
+async def send_originals(callback: CallbackQuery, bot: Bot, stored: StoredResult, originals: OriginalsService) -> None:
+    """Each image as the untouched file the model made, no provider call. Telegram's photo is a
+    re-encoded copy (and its file id cannot go as a document), so the provider's bytes kept for
+    ORIGINALS_DAYS are uploaded once; the document's file id is then kept and reused."""
     if not stored.images:
         await callback.answer(_("This image is no longer available."), show_alert=True)
+        return
+    kept = await originals.of(stored.generation_id)
+    plan = [(image, _source(stored, image, kept.get(image.position))) for image in stored.images]
+    if all(source is None for _, source in plan):
+        await callback.answer(_("The original is no longer kept."), show_alert=True)
         return
     await callback.answer(_("📎 Sending the file…"))
     chat_id = callback.from_user.id
     try:
-        for image in stored.images:
-            await bot.send_document(chat_id, await _as_document(bot, stored, image))
+        for image, source in plan:
+            if source is None:
+                continue
+            message = await bot.send_document(chat_id, source)
+            if isinstance(source, BufferedInputFile) and message.document is not None:
+                await _remember(originals, stored.generation_id, image.position, message.document.file_id)
     except TelegramAPIError as exc:
         log.warning("original of generation %s not sent: %s", stored.generation_id, type(exc).__name__)
         await bot.send_message(chat_id, _("Telegram would not send that file just now. Please try again later."))
+        return
+    if any(source is None for _, source in plan):
+        await bot.send_message(chat_id, _("The original of some of these images is no longer kept."))
 
 
-async def _as_document(bot: Bot, stored: StoredResult, image: SentImage) -> str | BufferedInputFile:
-    if image.kind == "document":
+def _source(stored: StoredResult, image: SentImage, original: Original | None) -> str | BufferedInputFile | None:
+    """Telegram's document of the original if there is one, else the kept bytes, else nothing."""
+    if original is not None and original.document_file_id is not None:
+        return original.document_file_id
+    if image.kind == "document":  # it went as a file: that file is the untouched one
         return image.file_id
-    data = await bot.download(image.file_id)
-    assert data is not None  # without a destination, aiogram returns the bytes
-    return BufferedInputFile(data.read(), filename=f"image-{stored.generation_id}-{image.position + 1}.jpg")
+    if original is not None and original.data is not None:
+        name = document_name(stored.generation_id, image.position, original.mime_type)
+        return BufferedInputFile(original.data, filename=name)
+    return None
+
+
+async def _remember(originals: OriginalsService, generation_id: int, position: int, file_id: str) -> None:
+    """The file is with the user already: failing to note its id only means an upload next time."""
+    try:
+        await originals.remember_document(generation_id, position, file_id)
+    except Exception as exc:
+        log.warning("document id of generation %s not kept: %s", generation_id, type(exc).__name__)

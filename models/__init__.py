@@ -6,6 +6,7 @@ from models.base import Base
 from models.gallery import GenerationImage
 from models.generation import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind
 from models.lease import Lease
+from models.original import OriginalImage
 from models.payment import Payment, PaymentStatus
 from models.preferences import UserPreferences
 from models.usage import DailyUsage
@@ -24,6 +25,7 @@ __all__ = [
     "GenerationStatus",
     "JobKind",
     "Lease",
+    "OriginalImage",
     "Payment",
     "PaymentStatus",
     "User",

@@ -18,7 +18,7 @@ from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.providers.base import ImageOptions
 from bot.services.sql import insert_for
-from models import Generation, GenerationImage, JobKind
+from models import Generation, GenerationImage, JobKind, OriginalImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +163,10 @@ class GalleryService:
             return int(value or 0)
 
     async def clear(self, user_id: int) -> int:
-        """Forget the user's stored images (their history); the generations stay for limits and stats."""
+        """Forget the user's stored images (their history, and the originals kept for "📎 Original");
+        the generations stay for limits and stats."""
         async with self._sessions.begin() as session:
+            await session.execute(delete(OriginalImage).where(OriginalImage.user_id == user_id))
             result = await session.execute(delete(GenerationImage).where(GenerationImage.user_id == user_id))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

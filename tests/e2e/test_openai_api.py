@@ -93,6 +93,7 @@ async def test_bad_fields_are_400_naming_the_param(tmp_path: Path, clock: Manual
                 ({"size": "77x77"}, "size"),
                 ({"model": "dall-e-3"}, "model"),
                 ({"response_format": "gif"}, "response_format"),
+                ({"response_format": ""}, "response_format"),  # schemathesis found "" taken as the default
             ):
                 with pytest.raises(openai.BadRequestError) as bad:
                     await oa.images.generate(prompt="a fox", **kwargs)  # type: ignore[arg-type]
@@ -192,8 +193,8 @@ async def test_failures_are_refunded_and_reported(tmp_path: Path, clock: ManualC
 
 
 async def test_edit_is_submitted_as_an_edit_job_with_the_uploaded_photo(tmp_path: Path, clock: ManualClock) -> None:
-    """The API side of edits: the upload is stored and the job is JobKind.EDIT pointing at it. How the
-    worker edits (engineer E's branch) is not on this branch; here its result is whatever the worker makes."""
+    """The upload is stored, the job is JobKind.EDIT pointing at it, and the worker sends those very
+    bytes with the instruction to Gemini's image model, as it does for a photo from the chat."""
     photo = make_image((10, 200, 10))
     async with api(tmp_path, clock) as (h, base):
         key = await new_key(h, ANN)
@@ -202,6 +203,7 @@ async def test_edit_is_submitted_as_an_edit_job_with_the_uploaded_photo(tmp_path
                 image=("in.png", photo, "image/png"), prompt="make it blue", response_format="b64_json"
             )
             assert edited.data[0].b64_json and is_image(base64.b64decode(edited.data[0].b64_json))
+            assert h.gemini.received_images() == [photo] and "make it blue" in h.gemini.received_texts()[-1]
             with pytest.raises(openai.BadRequestError) as bad:
                 await oa.images.edit(image=("in.png", b"not an image", "image/png"), prompt="make it blue")
             assert isinstance(bad.value.body, dict) and bad.value.body["param"] == "image"

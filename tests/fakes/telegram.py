@@ -602,6 +602,8 @@ class FakeTelegram:
         self.deliveries: list[Delivery] = []  # every webhook POST attempt, in start order
         self.refunded: set[str] = set()
         self.supports_inline_queries = True  # getMe's flag (/setinline at @BotFather)
+        # As Telegram does, keep an uploaded photo only as a re-encoded JPEG (off: the bytes as sent).
+        self.reencode_photos = False
         self.inline_answers: dict[str, Call] = {}  # inline query id -> the answerInlineQuery call
         self.inline_messages: dict[str, dict[str, Any]] = {}  # inline_message_id -> what the chat shows
         self._inline_queries: dict[str, dict[str, Any]] = {}
@@ -1336,6 +1338,11 @@ class FakeTelegram:
         return self._files[file_id].data
 
     def _store_photo(self, data: bytes, width: int, height: int) -> _StoredFile:
+        if self.reencode_photos and Image is not None:
+            with Image.open(io.BytesIO(data)) as image:
+                out = io.BytesIO()
+                image.convert("RGB").save(out, format="JPEG", quality=87)
+                data = out.getvalue()
         stored = self.add_file(data, folder="photos", file_name="photo.jpg", mime_type="image/jpeg")
         stored.width, stored.height = width, height
         return stored

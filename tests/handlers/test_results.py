@@ -1,6 +1,6 @@
 """The buttons under a result, through the real Dispatcher, the in-process workers and the fake Bot
-API: stored file ids, Regenerate and Other model as new jobs under the same rules, Original as a file,
-refusal for someone else's image, and the keyboard after an album."""
+API: stored file ids, Regenerate and Other model as new jobs under the same rules, Original as a file
+(in depth in test_originals.py), refusal for someone else's image, and the keyboard after an album."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from keyboards.results import ResultAction, ResultButton, ResultModel
 from models import Generation, GenerationImage
 from tests.conftest import TOKEN, make_settings
 from tests.fakes.telegram import Call, FakeUser
-from tests.support import default_stubs
+from tests.support import default_stubs, png
 
 ANN = FakeUser(id=801, first_name="Ann")
 BOB = FakeUser(id=802, first_name="Bob", language_code="ru")
@@ -165,12 +165,12 @@ async def test_other_model_shows_the_picker_then_runs_the_same_prompt_there(make
 
 async def test_original_sends_the_kept_file_as_a_document_without_a_provider_call(make_bot: BotFactory) -> None:
     b = await make_bot()
-    gid, photo = await delivered(b, ANN, "a red fox")
+    gid, _ = await delivered(b, ANN, "a red fox")
     calls = len(b.stubs["gemini"].calls)
     await b.feed(b.tg.callback(ANN, button(ResultAction.ORIGINAL, gid)))
     [document] = b.tg.calls_of("sendDocument", ok=True)
-    assert document.files["document"] == b.tg.file_bytes(photo.result["photo"][-1]["file_id"])
-    assert document.filenames["document"] == f"image-{gid}-1.jpg"
+    assert document.files["document"] == png(b.stubs["gemini"].color)  # the provider's bytes, not Telegram's
+    assert document.filenames["document"] == f"image-{gid}-1.png"
     assert len(b.stubs["gemini"].calls) == calls
     assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1  # nothing charged
 
@@ -192,7 +192,7 @@ async def test_an_album_gets_its_buttons_in_a_message_after_it_and_original_send
 
     await b.feed(b.tg.callback(ANN, button(ResultAction.ORIGINAL, gid), message_id=follow.result["message_id"]))
     documents = b.tg.calls_of("sendDocument", ok=True)
-    assert [d.filenames["document"] for d in documents] == [f"image-{gid}-1.jpg", f"image-{gid}-2.jpg"]
+    assert [d.filenames["document"] for d in documents] == [f"image-{gid}-1.png", f"image-{gid}-2.png"]
 
 
 async def test_buttons_work_from_a_fresh_dispatcher_on_the_same_database(
@@ -200,7 +200,7 @@ async def test_buttons_work_from_a_fresh_dispatcher_on_the_same_database(
 ) -> None:
     """Another instance (or this one after a restart) knows nothing but the database."""
     b = await make_bot()
-    gid, photo = await delivered(b, ANN, "a red fox")
+    gid, _ = await delivered(b, ANN, "a red fox")
     stubs = default_stubs()
     services = await build_services(make_settings(db_url), clock, providers=list(stubs.values()))
     bot = create_bot(TOKEN, b.tg.url)
@@ -219,7 +219,7 @@ async def test_buttons_work_from_a_fresh_dispatcher_on_the_same_database(
         assert len(b.tg.sent_photos(ANN.id)) == 2
         await press(ResultAction.ORIGINAL)
         [document] = b.tg.calls_of("sendDocument", ok=True)
-        assert document.files["document"] == b.tg.file_bytes(photo.result["photo"][-1]["file_id"])
+        assert document.files["document"] == png(b.stubs["gemini"].color)
     finally:
         await bot.session.close()
         await services.aclose()

@@ -49,10 +49,11 @@ from bot.notifier import CHECK_EVERY_SECONDS, SubscriptionNotifier
 from bot.photo_jobs import PhotoJobs
 from bot.positions import LinePositions
 from bot.providers.base import ImageProvider
+from bot.providers.flux_dev import FluxDevProvider
+from bot.providers.flux_pro import FluxProProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.gemini_edit import GeminiEditor
 from bot.providers.hf_kontext import HFKontextEditor
-from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.providers.replicate_kontext import KontextEditor
 from bot.providers.upscaler import RealEsrganUpscaler
@@ -110,10 +111,16 @@ def build_providers(settings: Settings) -> list[ImageProvider]:
             safety=settings.safety_level,
             max_bytes=settings.provider_max_bytes,
         ),
-        HFReplicateProvider(
+        FluxDevProvider(
+            hf_token=_secret(settings.hf_token),
+            hub_endpoint=settings.hf_endpoint,
+            router_url=settings.hf_router_url,
+            timeout=settings.hf_timeout,
+            max_bytes=settings.provider_max_bytes,
+        ),
+        FluxProProvider(
             hf_token=_secret(settings.hf_token),
             replicate_token=_secret(settings.replicate_api_token),
-            hub_endpoint=settings.hf_endpoint,
             router_url=settings.hf_router_url,
             replicate_base_url=settings.replicate_base_url,
             timeout=settings.hf_timeout,
@@ -163,12 +170,9 @@ def build_editing(
     )
     kontext_dev = HFKontextEditor(
         _secret(settings.hf_token),
-        None,
         settings.hf_endpoint,
         settings.hf_router_url,
-        settings.replicate_base_url,
         settings.hf_timeout,
-        safety=settings.safety_level,
         max_bytes=settings.provider_max_bytes,
     )
     steps = [

@@ -10,19 +10,18 @@ Telegram photo (a JPEG of at most 2560 px a side) usually is.
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import time
 from typing import Any
+
+import httpx
 
 from bot.safety import SafetyLevel
 
-from .base import ProviderError, ProviderImage, decode_image
+from .base import ProviderImage, decode_off_loop
 from .editing import data_uri
-from .hf_replicate import PRO_SAFETY_TOLERANCE
 from .limits import DEFAULT_MAX_BYTES
 from .replicate_api import ReplicateRunner
-
-log = logging.getLogger(__name__)
+from .replicate_errors import SAFETY_TOLERANCE
 
 DEFAULT_KONTEXT_MODEL = "black-forest-labs/flux-kontext-pro"
 
@@ -41,22 +40,20 @@ class KontextEditor:
         model: str = DEFAULT_KONTEXT_MODEL,
         safety: SafetyLevel = SafetyLevel.STANDARD,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.model = model
         self._safety = safety
         self._max_bytes = max_bytes
-        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes)
+        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes, http=http)
 
     def can_edit(self) -> bool:
         return self.runner.token is not None
 
     async def edit(self, image: bytes, mime_type: str, instruction: str) -> ProviderImage:
+        started = time.monotonic()
         data = await self.runner.run(self.model, kontext_input(image, mime_type, instruction, self._safety))
-        try:
-            return await asyncio.to_thread(decode_image, data, self.name, self.model, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            log.warning("kontext failed: %s", exc)
-            raise
+        return await decode_off_loop(data, self.name, self.model, started, max_bytes=self._max_bytes)
 
     async def aclose(self) -> None:
         await self.runner.aclose()
@@ -68,5 +65,5 @@ def kontext_input(image: bytes, mime_type: str, instruction: str, safety: Safety
         "input_image": data_uri(image, mime_type),
         "aspect_ratio": "match_input_image",
         "output_format": "png",
-        "safety_tolerance": PRO_SAFETY_TOLERANCE[safety],
+        "safety_tolerance": SAFETY_TOLERANCE[safety],
     }

@@ -7,16 +7,15 @@ A community model, so it runs pinned to a version through `POST /v1/predictions`
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import time
 from typing import Any
 
-from .base import ProviderError, ProviderImage, decode_image
+import httpx
+
+from .base import ProviderImage, decode_off_loop
 from .editing import data_uri
 from .limits import DEFAULT_MAX_BYTES
 from .replicate_api import ReplicateRunner
-
-log = logging.getLogger(__name__)
 
 DEFAULT_UPSCALE_MODEL = "nightmareai/real-esrgan:f121d640bd286e1fdc67f9799164c1d5be36ff74576ee11c803ae5b665dd46aa"
 
@@ -34,22 +33,20 @@ class RealEsrganUpscaler:
         *,
         model: str = DEFAULT_UPSCALE_MODEL,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.model = model
         self._max_bytes = max_bytes
-        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes)
+        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes, http=http)
 
     def can_upscale(self) -> bool:
         return self.runner.token is not None
 
     async def upscale(self, image: bytes, mime_type: str, scale: int) -> ProviderImage:
+        started = time.monotonic()
         data = await self.runner.run(self.model, upscale_input(image, mime_type, scale))
         label = self.model.split(":", 1)[0]
-        try:
-            return await asyncio.to_thread(decode_image, data, self.name, label, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            log.warning("upscaler failed: %s", exc)
-            raise
+        return await decode_off_loop(data, self.name, label, started, max_bytes=self._max_bytes)
 
     async def aclose(self) -> None:
         await self.runner.aclose()

@@ -30,6 +30,8 @@ from bot.services.generation import (
     GenerationFailed,
     GenerationOutcome,
     GenerationResult,
+    failed_attempt,
+    ok_attempt,
 )
 from bot.services.health import ProviderHealth
 from bot.timing import elapsed_ms
@@ -137,8 +139,7 @@ class EditingService:
         try:
             image = await call()
         except ProviderError as exc:
-            latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
-            attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
+            attempts.append(failed_attempt(exc, started))
             if self._health is not None:  # a refusal is an answer, not an outage: no rest for it
                 if exc.kind is ErrorKind.REFUSED:
                     await self._health.succeeded(key)
@@ -155,7 +156,7 @@ class EditingService:
             return None
         if self._health is not None:
             await self._health.succeeded(key)
-        attempts.append(Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started)))
+        attempts.append(ok_attempt(image, started))
         return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model)
 
     def _slot(self, step: ModelId) -> AbstractAsyncContextManager[None]:

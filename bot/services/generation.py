@@ -282,15 +282,10 @@ class GenerationService:
                 started = time.monotonic()  # latency is the provider's, not the wait for a slot
                 image = await provider.generate(step, prompt, options)
         except ProviderError as exc:
-            latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
-            attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
+            attempts.append(failed_attempt(exc, started))
             if exc.kind is ErrorKind.REFUSED:
                 await self._refused(key, exc)
                 return None
-            log.warning(
-                "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
-                exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
-            )  # fmt: skip
             if self._health is not None:
                 await self._health.failed(key, exc.kind)
             return None
@@ -310,16 +305,12 @@ class GenerationService:
             return None
         if self._health is not None:
             await self._health.succeeded(key)
-        attempts.append(Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started)))
+        attempts.append(ok_attempt(image, started))
         return _as_generated(image, step)
 
     async def _refused(self, key: str, exc: ProviderError) -> None:
         """A refusal is an answer, not an outage: the provider does not rest. It ends the chain unless
         the operator opted in to falling back."""
-        log.info(
-            "provider refused: provider=%s model=%s reason=%r fallback=%s",
-            exc.provider, exc.model, exc.detail[:200], self._policy.refusal_fallback,
-        )  # fmt: skip
         if self._health is not None:
             await self._health.succeeded(key)
         if not self._policy.refusal_fallback:
@@ -329,6 +320,25 @@ class GenerationService:
         if self._limiter is None:
             return nullcontext()
         return self._limiter.slot(step.value)
+
+
+def failed_attempt(exc: ProviderError, started: float) -> Attempt:
+    """A chain's record of a provider failure, and its one log line: providers raise, they do not log
+    (the chain knows what the failure means for the job). `exc` carries no key (ProviderError)."""
+    latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
+    if exc.kind is ErrorKind.REFUSED:  # an answer, not a fault
+        log.info("provider refused: provider=%s model=%s reason=%r", exc.provider, exc.model, exc.detail[:200])
+    else:
+        log.warning(
+            "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
+            exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
+        )  # fmt: skip
+    return Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency)
+
+
+def ok_attempt(image: ProviderImage, started: float) -> Attempt:
+    """A chain's record of a step that answered."""
+    return Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started))
 
 
 def validate(request: GenerationRequest) -> str | None:

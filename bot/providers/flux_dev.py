@@ -17,9 +17,7 @@ from bot.catalog import ModelId
 from bot.timing import elapsed_ms
 
 from .base import ErrorKind, ImageOptions, Option, ProviderError, ProviderImage, decode_off_loop, supported_ratio
-from .daemon_threads import DaemonThreads
 from .hub_replicate import HubReplicate
-from .limits import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +65,7 @@ FLUX_SCHNELL = HubModel(
 )
 
 
-class FluxDevProvider:
+class FluxDevProvider(HubReplicate):
     """FLUX.1 [dev] (else [schnell]) on Replicate, reached with HF_TOKEN through the HF router."""
 
     name = PROVIDER
@@ -77,32 +75,17 @@ class FluxDevProvider:
         ModelId.FLUX_DEV: frozenset({Option.ASPECT_RATIO, Option.SEED}),
     }
 
-    def __init__(
-        self,
-        hf_token: str | None,
-        hub_endpoint: str,
-        router_url: str,
-        timeout: float,
-        *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.hub = HubReplicate(self.name, hf_token, hub_endpoint, router_url, timeout, max_bytes=max_bytes)
-
-    @property
-    def threads(self) -> DaemonThreads:
-        return self.hub.threads
-
     def available(self, model: ModelId) -> bool:
-        return model in self.models and self.hub.token is not None
+        return model in self.models and self.token is not None
 
     async def generate(self, model: ModelId, prompt: str, options: ImageOptions) -> ProviderImage:
         started = time.monotonic()
         if model not in self.models:
-            raise self.hub.error(ErrorKind.BAD_REQUEST, str(model), started, detail="model not served here")
-        self.hub.check_token(DEV_REPO, started)
+            raise self.error(ErrorKind.BAD_REQUEST, str(model), started, detail="model not served here")
+        self.check_token(DEV_REPO, started)
         attempt = FLUX_DEV
         try:
-            async with asyncio.timeout(self.hub.timeout):
+            async with asyncio.timeout(self.timeout):
                 try:
                     data = await self._attempt(FLUX_DEV, prompt, options, started)
                 except ProviderError as err:
@@ -112,16 +95,13 @@ class FluxDevProvider:
                     attempt = FLUX_SCHNELL
                     data = await self._attempt(FLUX_SCHNELL, prompt, options, started)
         except TimeoutError:
-            raise self.hub.timed_out(attempt.repo, started) from None
-        image = await decode_off_loop(data, self.name, attempt.repo, started, max_bytes=self.hub.max_bytes)
+            raise self.timed_out(attempt.repo, started) from None
+        image = await decode_off_loop(data, self.name, attempt.repo, started, max_bytes=self.max_bytes)
         log.info("%s answered in %d ms", attempt.repo, elapsed_ms(started))
         return replace(image, seed=options.seed)
 
     async def _attempt(self, model: HubModel, prompt: str, options: ImageOptions, started: float) -> bytes:
-        return await self.hub.run("text-to-image", model.repo, prompt, hub_params(model, options), started)
-
-    async def aclose(self) -> None:
-        """Nothing to close: huggingface_hub's shared client lives for the process (hub_http)."""
+        return await self.run("text-to-image", model.repo, prompt, hub_params(model, options), started)
 
 
 def hub_params(model: HubModel, options: ImageOptions) -> dict[str, Any]:

@@ -17,44 +17,27 @@ import time
 from bot.timing import elapsed_ms
 
 from .base import ErrorKind, ProviderImage, decode_off_loop
-from .daemon_threads import DaemonThreads
 from .editing import data_uri
 from .flux_dev import PROVIDER
 from .hub_replicate import HubReplicate
-from .limits import DEFAULT_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
 KONTEXT_DEV_REPO = "black-forest-labs/FLUX.1-Kontext-dev"
 
 
-class HFKontextEditor:
+class HFKontextEditor(HubReplicate):
     """Kontext [dev] on Replicate, reached with HF_TOKEN through the HF router."""
 
     name = PROVIDER
 
-    def __init__(
-        self,
-        hf_token: str | None,
-        hub_endpoint: str,
-        router_url: str,
-        timeout: float,
-        *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.hub = HubReplicate(self.name, hf_token, hub_endpoint, router_url, timeout, max_bytes=max_bytes)
-
-    @property
-    def threads(self) -> DaemonThreads:
-        return self.hub.threads
-
     def can_edit(self) -> bool:
-        return self.hub.token is not None and self.hub.token.startswith("hf_")
+        return self.token is not None and self.token.startswith("hf_")
 
     async def edit(self, image: bytes, mime_type: str, instruction: str) -> ProviderImage:
         started = time.monotonic()
         if not self.can_edit():
-            raise self.hub.error(ErrorKind.NOT_CONFIGURED, KONTEXT_DEV_REPO, started, detail="no HF token")
+            raise self.error(ErrorKind.NOT_CONFIGURED, KONTEXT_DEV_REPO, started, detail="no HF token")
         params = {
             "prompt": instruction,
             "aspect_ratio": "match_input_image",
@@ -62,15 +45,10 @@ class HFKontextEditor:
             "disable_safety_checker": False,
         }
         try:
-            async with asyncio.timeout(self.hub.timeout):
-                data = await self.hub.run(
-                    "image-to-image", KONTEXT_DEV_REPO, data_uri(image, mime_type), params, started
-                )
+            async with asyncio.timeout(self.timeout):
+                data = await self.run("image-to-image", KONTEXT_DEV_REPO, data_uri(image, mime_type), params, started)
         except TimeoutError:
-            raise self.hub.timed_out(KONTEXT_DEV_REPO, started) from None
-        edited = await decode_off_loop(data, self.name, KONTEXT_DEV_REPO, started, max_bytes=self.hub.max_bytes)
+            raise self.timed_out(KONTEXT_DEV_REPO, started) from None
+        edited = await decode_off_loop(data, self.name, KONTEXT_DEV_REPO, started, max_bytes=self.max_bytes)
         log.info("%s edited in %d ms", KONTEXT_DEV_REPO, elapsed_ms(started))
         return edited
-
-    async def aclose(self) -> None:
-        """Nothing to close: huggingface_hub's shared client lives for the process (hub_http)."""

@@ -41,11 +41,13 @@ class _Refused(Exception):
 
 
 class HubReplicate:
-    """One provider's calls to Replicate through huggingface_hub with an HF token."""
+    """Base of the adapters that reach Replicate through huggingface_hub with an HF token
+    (FLUX.1 [dev], Kontext [dev]): their keys, bounds and threads, the call, and its errors."""
+
+    name: str
 
     def __init__(
         self,
-        provider: str,
         hf_token: str | None,
         hub_endpoint: str,
         router_url: str,
@@ -53,7 +55,6 @@ class HubReplicate:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        self.provider = provider
         self.token = hf_token or None
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -62,7 +63,7 @@ class HubReplicate:
         # Our own threads: a call that timed out keeps its thread until its request deadline passes,
         # and must not starve the loop's default executor (only cpu+4 threads) for everyone else.
         # Daemon threads: a stuck one must not keep the process alive after SIGTERM.
-        self.threads = DaemonThreads(HUB_THREADS, provider)
+        self.threads = DaemonThreads(HUB_THREADS, self.name)
 
     def check_token(self, repo: str, started: float) -> None:
         """Raise unless there is an `hf_` token: huggingface_hub would send any other key straight to
@@ -71,6 +72,9 @@ class HubReplicate:
             raise self.error(ErrorKind.NOT_CONFIGURED, repo, started, detail="no HF token")
         if not self.token.startswith("hf_"):
             raise self.error(ErrorKind.AUTH, repo, started, detail="HF token does not start with hf_")
+
+    async def aclose(self) -> None:
+        """Nothing to close: huggingface_hub's shared client lives for the process (hub_http)."""
 
     async def run(self, task: str, repo: str, inputs: str, params: dict[str, Any], started: float) -> bytes:
         """The output file's bytes, or ProviderError; every request of the call shares what is left of
@@ -135,7 +139,7 @@ class HubReplicate:
     def error(
         self, kind: ErrorKind, repo: str, started: float, *, status: int | None = None, detail: str = ""
     ) -> ProviderError:
-        return ProviderError(kind, self.provider, repo, status=status, detail=detail, latency_ms=elapsed_ms(started))
+        return ProviderError(kind, self.name, repo, status=status, detail=detail, latency_ms=elapsed_ms(started))
 
     def timed_out(self, repo: str, started: float) -> ProviderError:
         """The whole call (look-up, prediction, download, a retry) went over the provider's timeout."""

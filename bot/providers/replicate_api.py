@@ -21,9 +21,9 @@ import httpx
 
 from bot.timing import elapsed_ms
 
-from .base import ErrorKind, ProviderError, excerpt
+from .base import ErrorKind, ProviderError, ProviderImage, decode_off_loop, excerpt
 from .http_client import HttpClient
-from .limits import TooLarge, fetch_capped
+from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
 from .replicate_errors import PENDING, REPLICATE_API, TERMINAL_FAILURES, kind_for_status, prediction_refusal
 
 
@@ -171,3 +171,37 @@ class ReplicateRunner:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class ReplicateModel:
+    """Base of the tools that run one Replicate model on a photo (Kontext, Real-ESRGAN) with
+    REPLICATE_API_TOKEN: the runner, and its output decoded."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        token: str | None,
+        base_url: str,
+        timeout: float,
+        *,
+        model: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.model = model
+        self._max_bytes = max_bytes
+        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes, http=http)
+
+    def configured(self) -> bool:
+        return self.runner.token is not None
+
+    async def run_decoded(self, inputs: dict[str, Any]) -> ProviderImage:
+        """One prediction of `self.model`, its output decoded; labelled without a pinned version."""
+        started = time.monotonic()
+        data = await self.runner.run(self.model, inputs)
+        label = self.model.split(":", 1)[0]
+        return await decode_off_loop(data, self.name, label, started, max_bytes=self._max_bytes)
+
+    async def aclose(self) -> None:
+        await self.runner.aclose()

@@ -10,26 +10,20 @@ Telegram photo (a JPEG of at most 2560 px a side) usually is.
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import httpx
 
 from bot.safety import SafetyLevel
 
-from .base import ProviderImage, decode_off_loop
+from .base import ProviderImage
 from .editing import data_uri
-from .limits import DEFAULT_MAX_BYTES
-from .replicate_api import ReplicateRunner
+from .replicate_api import ReplicateModel
 from .replicate_errors import SAFETY_TOLERANCE
 
 DEFAULT_KONTEXT_MODEL = "black-forest-labs/flux-kontext-pro"
 
 
-class KontextEditor:
+class KontextEditor(ReplicateModel):
     """Edits through Replicate with REPLICATE_API_TOKEN."""
-
-    name = "replicate"
 
     def __init__(
         self,
@@ -39,24 +33,16 @@ class KontextEditor:
         *,
         model: str = DEFAULT_KONTEXT_MODEL,
         safety: SafetyLevel = SafetyLevel.STANDARD,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        http: httpx.AsyncClient | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.model = model
+        super().__init__(token, base_url, timeout, model=model, **kwargs)
         self._safety = safety
-        self._max_bytes = max_bytes
-        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes, http=http)
 
     def can_edit(self) -> bool:
-        return self.runner.token is not None
+        return self.configured()
 
     async def edit(self, image: bytes, mime_type: str, instruction: str) -> ProviderImage:
-        started = time.monotonic()
-        data = await self.runner.run(self.model, kontext_input(image, mime_type, instruction, self._safety))
-        return await decode_off_loop(data, self.name, self.model, started, max_bytes=self._max_bytes)
-
-    async def aclose(self) -> None:
-        await self.runner.aclose()
+        return await self.run_decoded(kontext_input(image, mime_type, instruction, self._safety))
 
 
 def kontext_input(image: bytes, mime_type: str, instruction: str, safety: SafetyLevel) -> dict[str, Any]:

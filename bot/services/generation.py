@@ -179,13 +179,17 @@ class GenerationService:
         provider = self.provider_for(model)
         return provider is not None and provider.available(model)
 
+    async def generate_checked(self, request: GenerationRequest) -> GenerationOutcome:
+        """`generate` for a request that did not come through a job row (the CLI): checked here first."""
+        refused = check_request(request)
+        return refused if refused is not None else await self.generate(request)
+
     async def generate(self, request: GenerationRequest) -> GenerationOutcome:
+        """Run a request that passed `check_request`. Workers call this for job rows, which
+        `GenerationJobs.submit` checked before it wrote them: the row keeps the prompt, options and
+        level it was checked with, so checking again here would repeat the same test on the same
+        values (and a level lost while the job waited does not take back a reserved, paid-for unit)."""
         started = time.monotonic()
-        problem = validate(request)
-        if problem is not None:
-            return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
-        if not request.level.allows(MODELS[request.model].min_level):
-            return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
         term = self._policy.blocked_terms.match(request.prompt)
         if term is not None:  # before any provider is called
             log.info("prompt refused by the word list (term %r)", term)
@@ -339,6 +343,17 @@ def failed_attempt(exc: ProviderError, started: float) -> Attempt:
 def ok_attempt(image: ProviderImage, started: float) -> Attempt:
     """A chain's record of a step that answered."""
     return Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started))
+
+
+def check_request(request: GenerationRequest) -> GenerationFailed | None:
+    """Whether a request may run at all: the level holds the model, and the request is well formed.
+    The one check, made where a request comes in (GenerationJobs.submit, generate_checked)."""
+    if not request.level.allows(MODELS[request.model].min_level):
+        return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
+    problem = validate(request)
+    if problem is not None:
+        return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
+    return None
 
 
 def validate(request: GenerationRequest) -> str | None:

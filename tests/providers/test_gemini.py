@@ -13,7 +13,7 @@ from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError, supported_ratio
 from bot.providers.gemini import GEMINI_RATIOS, GeminiProvider
 from bot.safety import SafetyLevel
-from bot.services.generation import failed_attempt
+from bot.services.attempts import failed_attempt
 from tests.fakes.providers import FakeGemini
 
 KEY = "AIzaSy_SECRET_gemini_key_0123456789"

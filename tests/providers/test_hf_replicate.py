@@ -22,7 +22,7 @@ from bot.providers.base import ErrorKind, ImageOptions, ProviderError
 from bot.providers.flux_dev import DEV_REPO, SCHNELL_REPO, FluxDevProvider
 from bot.providers.flux_pro import PRO_MODEL, FluxProProvider
 from bot.safety import SafetyLevel
-from bot.services.generation import failed_attempt
+from bot.services.attempts import failed_attempt
 from tests.fakes.providers import COG_FLUX_NSFW, REPLICATE_E005, FakeHub, FakeReplicate
 
 HF = "hf_SECRET_test_token_abcdef123456"

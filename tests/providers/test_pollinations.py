@@ -13,7 +13,7 @@ import pytest
 from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError
 from bot.providers.pollinations import URL_PROMPT_MAX, PollinationsProvider
-from bot.services.generation import failed_attempt
+from bot.services.attempts import failed_attempt
 from tests.fakes.providers import FakePollinations
 
 KEY = "pk_SECRET_pollinations_key_123"

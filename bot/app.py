@@ -153,21 +153,11 @@ def build_editing(
         safety=settings.safety_level,
         max_bytes=settings.provider_max_bytes,
     )
+    on_replicate = (replicate, settings.replicate_base_url, settings.hf_timeout)
     kontext = KontextEditor(
-        replicate,
-        settings.replicate_base_url,
-        settings.hf_timeout,
-        model=settings.kontext_model,
-        safety=settings.safety_level,
-        max_bytes=settings.provider_max_bytes,
+        *on_replicate, model=settings.kontext_model, safety=settings.safety_level, max_bytes=settings.provider_max_bytes
     )
-    upscaler = RealEsrganUpscaler(
-        replicate,
-        settings.replicate_base_url,
-        settings.hf_timeout,
-        model=settings.upscale_model,
-        max_bytes=settings.provider_max_bytes,
-    )
+    upscaler = RealEsrganUpscaler(*on_replicate, model=settings.upscale_model, max_bytes=settings.provider_max_bytes)
     kontext_dev = HFKontextEditor(
         _secret(settings.hf_token),
         settings.hf_endpoint,

@@ -57,7 +57,8 @@ def _params(fields: dict[str, Any]) -> ImagesParams:
     model = _model(fields.get("model"))
     count = _count(1 if fields.get("n") is None else fields["n"])
     width, height = _size(fields.get("size"))
-    response_format = fields.get("response_format") or "url"
+    # Absent or null is the default; an empty string is not a format (multipart sends one for an empty field).
+    response_format = "url" if fields.get("response_format") is None else fields["response_format"]
     if response_format not in RESPONSE_FORMATS:
         raise ApiError(bad_request("'response_format' must be 'url' or 'b64_json'.", "response_format"))
     user = fields.get("user")

@@ -191,9 +191,9 @@ async def test_default_base_urls(key: str | None, expected: str) -> None:
         seen.append(request)
         return httpx.Response(500)
 
-    provider = PollinationsProvider(key, None, 5, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
-    with pytest.raises(ProviderError):
-        await generate(provider, "a cat")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(ProviderError):
+            await generate(PollinationsProvider(key, None, 5, http=http), "a cat")
     assert str(seen[0].url).startswith(expected + "?")
 
 

@@ -29,8 +29,9 @@ from bot.db import SessionFactory, create_engine, create_session_factory, run_mi
 from bot.levels import Level
 from bot.logs import setup_logging
 from bot.providers.base import ErrorKind, ImageOptions
+from bot.providers.flux_dev import FluxDevProvider
+from bot.providers.flux_pro import PRO_MODEL, FluxProProvider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.hf_replicate import PRO_MODEL, HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.services.generation import GenerationRequest, GenerationResult, GenerationService
 from bot.services.quota import QuotaService
@@ -318,15 +319,9 @@ class Suite:
     async def providers(self) -> None:
         urls = self.urls
         gemini = GeminiProvider(GEMINI_KEY, GEMINI_MODEL, urls["gemini"], 10)
-        hf = HFReplicateProvider(
-            hf_token=HF_KEY,
-            replicate_token=REPLICATE_KEY,
-            hub_endpoint=urls["hub"],
-            router_url=urls["replicate"],
-            replicate_base_url=urls["replicate"],
-            timeout=10,
-        )
-        hf.poll_interval = 0.01
+        flux_dev = FluxDevProvider(HF_KEY, urls["hub"], urls["replicate"], 10)
+        flux_pro = FluxProProvider(HF_KEY, REPLICATE_KEY, urls["replicate"], urls["replicate"], 10)
+        flux_pro.poll_interval = 0.01
         pollinations = PollinationsProvider(None, urls["pollinations"], 10)
         raw = httpx.AsyncClient(timeout=10)
         options = ImageOptions(seed=7)
@@ -376,19 +371,19 @@ class Suite:
             await self.sequential("providers.raw httpx: replicate POST + file (baseline)", raw_replicate, n, memory=mem)
             await self.sequential(
                 "providers.hf-replicate flux-pro (httpx, direct)",
-                lambda: adapter(hf, ModelId.FLUX_PRO),
+                lambda: adapter(flux_pro, ModelId.FLUX_PRO),
                 n,
                 memory=mem,
             )
             await self.sequential(
                 "providers.hf-replicate flux-dev (huggingface_hub, thread)",
-                lambda: adapter(hf, ModelId.FLUX_DEV),
+                lambda: adapter(flux_dev, ModelId.FLUX_DEV),
                 n,
                 memory=mem,
             )
         finally:
             await raw.aclose()
-            for provider in (gemini, hf, pollinations):
+            for provider in (gemini, flux_dev, flux_pro, pollinations):
                 await provider.aclose()
 
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
@@ -55,10 +55,11 @@ from bot.photos import PHOTO_MAX_BYTES
 from bot.positions import LinePositions
 from bot.prompt_step import PromptStep
 from bot.providers.base import ImageProvider
+from bot.providers.flux_dev import FluxDevProvider
+from bot.providers.flux_pro import FluxProProvider
 from bot.providers.gemini import GeminiProvider
 from bot.providers.gemini_edit import GeminiEditor
 from bot.providers.hf_kontext import HFKontextEditor
-from bot.providers.hf_replicate import HFReplicateProvider
 from bot.providers.pollinations import PollinationsProvider
 from bot.providers.replicate_kontext import KontextEditor
 from bot.providers.upscaler import RealEsrganUpscaler
@@ -103,26 +104,39 @@ log = logging.getLogger(__name__)
 
 API_PURGE_EVERY_SECONDS = 300.0
 
+G = TypeVar("G", bound=GeminiProvider)
+
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def _gemini(cls: type[G], settings: Settings) -> G:
+    """The Gemini image model as configured: the generator, or the editor (the same model, a photo given)."""
+    return cls(
+        api_key=_secret(settings.gemini_api_key),
+        model=settings.gemini_image_model,
+        base_url=settings.gemini_base_url,
+        timeout=settings.gemini_timeout,
+        safety=settings.safety_level,
+        max_bytes=settings.provider_max_bytes,
+    )
+
+
 def build_providers(settings: Settings) -> list[ImageProvider]:
     """Every provider, configured or not: unconfigured ones are skipped by the chain, and `doctor` reports them."""
     return [
-        GeminiProvider(
-            api_key=_secret(settings.gemini_api_key),
-            model=settings.gemini_image_model,
-            base_url=settings.gemini_base_url,
-            timeout=settings.gemini_timeout,
-            safety=settings.safety_level,
+        _gemini(GeminiProvider, settings),
+        FluxDevProvider(
+            hf_token=_secret(settings.hf_token),
+            hub_endpoint=settings.hf_endpoint,
+            router_url=settings.hf_router_url,
+            timeout=settings.hf_timeout,
             max_bytes=settings.provider_max_bytes,
         ),
-        HFReplicateProvider(
+        FluxProProvider(
             hf_token=_secret(settings.hf_token),
             replicate_token=_secret(settings.replicate_api_token),
-            hub_endpoint=settings.hf_endpoint,
             router_url=settings.hf_router_url,
             replicate_base_url=settings.replicate_base_url,
             timeout=settings.hf_timeout,
@@ -160,37 +174,17 @@ def build_editing(
     """Edit: Gemini's image model, then FLUX.1 Kontext (Replicate token, else HF token through the HF router);
     upscale: Real-ESRGAN on Replicate."""
     replicate = _secret(settings.replicate_api_token)
-    gemini = GeminiEditor(
-        api_key=_secret(settings.gemini_api_key),
-        model=settings.gemini_image_model,
-        base_url=settings.gemini_base_url,
-        timeout=settings.gemini_timeout,
-        safety=settings.safety_level,
-        max_bytes=settings.provider_max_bytes,
-    )
+    gemini = _gemini(GeminiEditor, settings)
+    on_replicate = (replicate, settings.replicate_base_url, settings.hf_timeout)
     kontext = KontextEditor(
-        replicate,
-        settings.replicate_base_url,
-        settings.hf_timeout,
-        model=settings.kontext_model,
-        safety=settings.safety_level,
-        max_bytes=settings.provider_max_bytes,
+        *on_replicate, model=settings.kontext_model, safety=settings.safety_level, max_bytes=settings.provider_max_bytes
     )
-    upscaler = RealEsrganUpscaler(
-        replicate,
-        settings.replicate_base_url,
-        settings.hf_timeout,
-        model=settings.upscale_model,
-        max_bytes=settings.provider_max_bytes,
-    )
+    upscaler = RealEsrganUpscaler(*on_replicate, model=settings.upscale_model, max_bytes=settings.provider_max_bytes)
     kontext_dev = HFKontextEditor(
         _secret(settings.hf_token),
-        None,
         settings.hf_endpoint,
         settings.hf_router_url,
-        settings.replicate_base_url,
         settings.hf_timeout,
-        safety=settings.safety_level,
         max_bytes=settings.provider_max_bytes,
     )
     steps = [

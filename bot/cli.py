@@ -58,7 +58,8 @@ async def generate_command(settings: Settings, args: argparse.Namespace) -> int:
     services = await build_services(settings)
     try:
         # The operator runs the CLI: every model is open to them.
-        outcome = await services.generation.generate(GenerationRequest(args.prompt, model, Level.ADMIN, options))
+        request = GenerationRequest(args.prompt, model, Level.ADMIN, options)
+        outcome = await services.generation.generate_checked(request)
         await record_unmetered(
             services.sessions, services.clock, prompt=args.prompt, model=model, outcome=outcome, source="cli"
         )

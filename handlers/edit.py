@@ -19,12 +19,14 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import ModelId
 from bot.clock import Clock
+from bot.i18n import N_
 from bot.photos import pick_photo
 from bot.queue import JobQueue
 from bot.services.generation import GenerationService
 from bot.services.jobs import GenerationJobs, JobView
 from bot.services.users import UserService, UserView
 from handlers.generate import queue_prompt
+from handlers.shared import fresh_user
 from keyboards.menu import GENERATE, HELP, PROFILE, MenuButton
 from keyboards.results import ResultAction, ResultButton
 from models import JobKind
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 # The model an edit or upscale is booked under: every level holds it, so editing follows the user's
 # own limit. Which editor really made the image is stored with the result.
 PHOTO_JOB_MODEL = ModelId.GEMINI_FLASH
+EDIT_UNAVAILABLE = N_("Editing is not available right now. Nothing was charged.")
 
 
 class EditFlow(StatesGroup):
@@ -49,8 +52,8 @@ def router_factory() -> Router:
     router.message.register(on_captioned_photo, private, F.photo, F.caption)
     router.message.register(on_instruction, EditFlow.waiting_instruction, private, *instruction)
     router.message.register(on_reply_to_image, private, F.reply_to_message.photo, replied_to_bot, *instruction)
-    router.callback_query.register(on_edit_button, ResultButton.filter(F.action == ResultAction.EDIT))
-    router.callback_query.register(on_upscale_button, ResultButton.filter(F.action == ResultAction.UPSCALE))
+    photo_actions = {ResultAction.EDIT, ResultAction.UPSCALE}
+    router.callback_query.register(on_photo_button, ResultButton.filter(F.action.in_(photo_actions)))
     return router
 
 
@@ -75,7 +78,7 @@ async def on_captioned_photo(
     if raw_state is not None:  # a new photo replaces whatever step the user was in (an ✏️ Edit waiting)
         await state.clear()
     if not generation.can_edit():
-        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        await message.answer(_(EDIT_UNAVAILABLE))
         return
     await _edit_photo_message(message, message, message.caption or "", None, user, users, jobs, queue, clock)
 
@@ -93,7 +96,7 @@ async def on_reply_to_image(
     replied = message.reply_to_message
     assert replied is not None
     if not generation.can_edit():
-        await message.answer(_("Editing is not available right now. Nothing was charged."))
+        await message.answer(_(EDIT_UNAVAILABLE))
         return
     parent = await jobs.find_sent(message.chat.id, replied.message_id)  # a result of ours: the edit continues it
     parent_id = parent.id if parent is not None and parent.user_id == user.id else None
@@ -118,22 +121,34 @@ async def _edit_photo_message(
     await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, instruction.strip(), photo.file_id, parent_id)
 
 
-async def on_edit_button(
+async def on_photo_button(
     callback: CallbackQuery,
     callback_data: ResultButton,
     user: UserView,
+    users: UserService,
     jobs: GenerationJobs,
-    state: FSMContext,
+    queue: JobQueue,
+    clock: Clock,
     generation: GenerationService,
+    state: FSMContext,
 ) -> None:
-    """Ask for the instruction; the image and its generation wait in the FSM state."""
-    if not generation.can_edit():
-        await callback.answer(_("Editing is not available right now. Nothing was charged."), show_alert=True)
+    """✏️ Edit asks for the instruction (the image and its generation wait in the FSM state);
+    ⬆️ Upscale submits at once."""
+    upscale = callback_data.action is ResultAction.UPSCALE
+    if not (generation.can_upscale() if upscale else generation.can_edit()):
+        await callback.answer(
+            _("Upscaling is not available right now.") if upscale else _(EDIT_UNAVAILABLE), show_alert=True
+        )
         return
-    found = await _own_result(callback, callback_data, user, jobs, JobKind.EDIT)
+    found = await _own_result(callback, callback_data, user, jobs, JobKind.UPSCALE if upscale else JobKind.EDIT)
     if found is None:
         return
-    message, file_id, _parent = found
+    message, file_id, parent = found
+    if upscale:
+        await callback.answer(_("⬆️ Upscaling ×2…"))
+        # The parent's prompt goes with it: /history and /user show what the upscaled image is of.
+        await _submit(message, user, users, jobs, queue, clock, JobKind.UPSCALE, parent.prompt, file_id, parent.id)
+        return
     await callback.answer()
     await state.set_state(EditFlow.waiting_instruction)
     await state.update_data(edit_file_id=file_id, edit_parent_id=callback_data.generation_id)
@@ -158,28 +173,6 @@ async def on_instruction(
         return
     parent = parent_id if isinstance(parent_id, int) else None
     await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, (message.text or "").strip(), file_id, parent)
-
-
-async def on_upscale_button(
-    callback: CallbackQuery,
-    callback_data: ResultButton,
-    user: UserView,
-    users: UserService,
-    jobs: GenerationJobs,
-    queue: JobQueue,
-    clock: Clock,
-    generation: GenerationService,
-) -> None:
-    if not generation.can_upscale():
-        await callback.answer(_("Upscaling is not available right now."), show_alert=True)
-        return
-    found = await _own_result(callback, callback_data, user, jobs, JobKind.UPSCALE)
-    if found is None:
-        return
-    message, file_id, parent = found
-    await callback.answer(_("⬆️ Upscaling ×2…"))
-    # The parent's prompt goes with it: /history and /user show what the upscaled image is of.
-    await _submit(message, user, users, jobs, queue, clock, JobKind.UPSCALE, parent.prompt, file_id, parent.id)
 
 
 async def _own_result(
@@ -215,9 +208,8 @@ async def _submit(
     parent_id: int | None,
 ) -> None:
     """Validate, reserve and queue, as a prompt does; the worker fetches the photo."""
-    fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
-    if fresh is None or fresh.is_banned:
-        users.forget(user.id)
+    fresh = await fresh_user(users, user)
+    if fresh is None:
         return
     bot = message.bot
     assert bot is not None, "a message from an update is bound to its bot"

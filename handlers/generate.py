@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import MODELS, ModelId
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.faults import is_outage
 from bot.flag_texts import flag_hint
@@ -24,6 +24,7 @@ from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
 from bot.services.preferences import PreferenceService
 from bot.services.users import UserService, UserView
 from bot.texts import format_reset, level_name, model_title
+from handlers.shared import fresh_user, pickable_model
 from keyboards.menu import GENERATE, MenuButton
 from keyboards.picker import ModelPick, model_picker
 from models import JobKind
@@ -59,22 +60,10 @@ async def on_generate(message: Message, user: UserView) -> None:
 async def on_pick(
     callback: CallbackQuery, callback_data: ModelPick, user: UserView, users: UserService, state: FSMContext
 ) -> None:
-    try:
-        model = ModelId(callback_data.model)
-        spec = MODELS[model]
-        if not spec.pickable:
-            raise ValueError(model)
-    except ValueError:
-        await callback.answer(_("This model does not exist."), show_alert=True)
+    spec = await pickable_model(callback, callback_data.model, user)
+    if spec is None:
         return
-    if not user.level.allows(spec.min_level):
-        await callback.answer(
-            _("🔒 {model} is available from the {level} level.").format(
-                model=spec.title, level=level_name(spec.min_level)
-            ),
-            show_alert=True,
-        )
-        return
+    model = spec.id
     # Answer first: a callback left waiting while the database is busy expires ("query is too old").
     await callback.answer(_("Model: {model}").format(model=spec.title))
     await users.set_model(user.id, model)
@@ -108,11 +97,8 @@ async def on_prompt(
     except FlagError as exc:
         await message.answer(flag_hint(exc))
         return
-    # The middleware's view may come from the cache; what is charged and which model runs must not.
-    # This read waits for the bulk gate, so a crowd of prompts costs commands nothing before it.
-    fresh = await users.get(user.id)
-    if fresh is None or fresh.is_banned:
-        users.forget(user.id)  # banned on another instance a moment ago: the next update says so
+    fresh = await fresh_user(users, user)  # waits for the bulk gate: a crowd of prompts costs commands nothing
+    if fresh is None:
         return
     await queue_prompt(
         bot,

@@ -31,6 +31,7 @@ from bot.services.private_chats import PrivateChats
 from bot.services.quota import QuotaService
 from bot.services.users import UserService, UserView
 from bot.texts import fit_html, format_reset, level_name, model_title, start_first_text, truncate
+from handlers.shared import fresh_user
 from keyboards.inline import (
     HINT_ID,
     LIMIT_ID,
@@ -170,9 +171,8 @@ async def _submit(
     if await jobs.for_inline_message(inline_message_id) is not None:  # the same choice delivered again
         log.info("chosen inline result delivered again; its job exists already")
         return
-    fresh = await users.get(user.id)  # what is charged and which level holds: never from the cache
-    if fresh is None or fresh.is_banned:
-        users.forget(user.id)
+    fresh = await fresh_user(users, user)
+    if fresh is None:
         return
     upload_chat = settings.storage_chat_id
     if upload_chat is None:

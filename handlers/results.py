@@ -15,7 +15,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import MODELS, ModelId
+from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.originals import document_name
 from bot.queue import JobQueue
@@ -23,8 +23,8 @@ from bot.services.gallery import GalleryService, SentImage, StoredResult
 from bot.services.jobs import GenerationJobs
 from bot.services.originals import Original, OriginalsService
 from bot.services.users import UserService, UserView
-from bot.texts import level_name
 from handlers.generate import queue_prompt
+from handlers.shared import fresh_user, pickable_model
 from keyboards.results import ResultAction, ResultButton, ResultModel, other_model_picker
 
 log = logging.getLogger(__name__)
@@ -94,21 +94,8 @@ async def on_other_model(
     clock: Clock,
     gallery: GalleryService,
 ) -> None:
-    try:
-        model = ModelId(callback_data.model)
-        spec = MODELS[model]
-        if not spec.pickable:
-            raise ValueError(model)
-    except ValueError:
-        await callback.answer(_("This model does not exist."), show_alert=True)
-        return
-    if not user.level.allows(spec.min_level):
-        await callback.answer(
-            _("🔒 {model} is available from the {level} level.").format(
-                model=spec.title, level=level_name(spec.min_level)
-            ),
-            show_alert=True,
-        )
+    spec = await pickable_model(callback, callback_data.model, user)
+    if spec is None:
         return
     stored = await owned_result(callback, gallery, callback_data.generation_id)
     if stored is None:
@@ -119,7 +106,7 @@ async def on_other_model(
             await callback.message.edit_text(_("Model: {model}").format(model=spec.title))
         except TelegramBadRequest as exc:
             log.debug("picker not closed: %s", exc.message[:100])
-    await rerun(bot, stored, model, users=users, user=user, jobs=jobs, queue=queue, clock=clock)
+    await rerun(bot, stored, spec.id, users=users, user=user, jobs=jobs, queue=queue, clock=clock)
 
 
 async def rerun(
@@ -135,9 +122,8 @@ async def rerun(
 ) -> None:
     """The same prompt and options with a new seed, as a new job that continues this one: levels,
     limits and refunds exactly as for a typed prompt. Answers in the user's private chat."""
-    fresh = await users.get(user.id)  # what is charged and which level holds: never from the cache
-    if fresh is None or fresh.is_banned:
-        users.forget(user.id)
+    fresh = await fresh_user(users, user)
+    if fresh is None:
         return
     await queue_prompt(
         bot,

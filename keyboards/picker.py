@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.catalog import ModelId, pickable_models
+from bot.catalog import ModelId, ModelSpec, pickable_models
 from bot.levels import Level
 
 
@@ -15,13 +17,20 @@ class ModelPick(CallbackData, prefix="pick"):
 
 
 def model_picker(level: Level, chosen: ModelId) -> InlineKeyboardMarkup:
+    return models_keyboard(level, chosen, "✅", lambda spec: ModelPick(model=spec.id.value).pack())
+
+
+def models_keyboard(
+    level: Level, current: ModelId, mark: str, callback_data: Callable[[ModelSpec], str]
+) -> InlineKeyboardMarkup:
+    """A button a pickable model, `current` with `mark`; every picker (this one, 🔀 Other model) looks alike."""
     rows: list[list[InlineKeyboardButton]] = []
     for spec in pickable_models():
         if not level.allows(spec.min_level):
             label = f"🔒 {spec.title}"
-        elif spec.id == chosen:
-            label = f"✅ {spec.emoji} {spec.title}"
+        elif spec.id == current:
+            label = f"{mark} {spec.emoji} {spec.title}"
         else:
             label = f"{spec.emoji} {spec.title}"
-        rows.append([InlineKeyboardButton(text=label, callback_data=ModelPick(model=spec.id.value).pack())])
+        rows.append([InlineKeyboardButton(text=label, callback_data=callback_data(spec))])
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -9,8 +9,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.catalog import ModelId, pickable_models
+from bot.catalog import ModelId
 from bot.levels import Level
+from keyboards.picker import models_keyboard
 
 
 class ResultAction(StrEnum):
@@ -64,14 +65,6 @@ def result_keyboard(
 
 def other_model_picker(generation_id: int, level: Level, current: ModelId) -> InlineKeyboardMarkup:
     """The model picker for one result's prompt: locked models stay visible with 🔒."""
-    rows: list[list[InlineKeyboardButton]] = []
-    for spec in pickable_models():
-        if not level.allows(spec.min_level):
-            label = f"🔒 {spec.title}"
-        elif spec.id == current:
-            label = f"🔁 {spec.emoji} {spec.title}"
-        else:
-            label = f"{spec.emoji} {spec.title}"
-        data = ResultModel(generation_id=generation_id, model=spec.id.value).pack()
-        rows.append([InlineKeyboardButton(text=label, callback_data=data)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return models_keyboard(
+        level, current, "🔁", lambda spec: ResultModel(generation_id=generation_id, model=spec.id.value).pack()
+    )

@@ -14,7 +14,13 @@ from bot.clock import ManualClock
 from bot.coordination.concurrency import MemoryConcurrency
 from bot.levels import Level
 from bot.providers.base import ErrorKind, ImageOptions, Option, ProviderImage
-from bot.services.generation import FailureReason, GenerationFailed, GenerationRequest, GenerationResult
+from bot.services.generation import (
+    FailureReason,
+    GenerationFailed,
+    GenerationRequest,
+    GenerationResult,
+    check_request,
+)
 from bot.services.generation import GenerationService as Service
 from bot.services.health import ProviderHealth
 from bot.styles import SEED_MAX, STYLES
@@ -83,7 +89,9 @@ async def test_a_crashing_provider_does_not_stop_the_chain() -> None:
 
 async def test_requesting_a_model_above_the_level_is_refused_without_calling_anyone() -> None:
     stubs = default_stubs()
-    outcome = await Service(list(stubs.values())).generate(GenerationRequest("a cat", ModelId.FLUX_PRO, Level.USER))
+    outcome = await Service(list(stubs.values())).generate_checked(
+        GenerationRequest("a cat", ModelId.FLUX_PRO, Level.USER)
+    )
     assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.FORBIDDEN_MODEL
     assert all(not s.calls for s in stubs.values())
 
@@ -108,10 +116,17 @@ async def test_nothing_configured_is_no_provider() -> None:
 )
 async def test_invalid_requests_are_refused(prompt: str, options: ImageOptions) -> None:
     stubs = default_stubs()
-    outcome = await Service(list(stubs.values())).generate(
+    outcome = await Service(list(stubs.values())).generate_checked(
         GenerationRequest(prompt, ModelId.GEMINI_FLASH, Level.USER, options)
     )
     assert isinstance(outcome, GenerationFailed) and outcome.reason is FailureReason.INVALID_REQUEST
+    assert all(not s.calls for s in stubs.values())
+    # The same check refuses the job at submit (GenerationJobs.submit), so no row carries such a request.
+    assert check_request(GenerationRequest(prompt, ModelId.GEMINI_FLASH, Level.USER, options)) == outcome
+
+
+def test_a_well_formed_request_within_the_level_passes_the_check() -> None:
+    assert check_request(GenerationRequest("a cat", ModelId.FLUX_DEV, Level.USER, ImageOptions(count=2))) is None
 
 
 async def test_several_images_vary_the_seed_each_through_the_chain() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -11,6 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, TelegramObject, Update
 from aiogram.utils.i18n import gettext as _
 
+from bot.middlewares.base import NextHandler
 from bot.services.bans import BanService
 from bot.services.user_view import UserView
 
@@ -21,12 +21,7 @@ class BanMiddleware(BaseMiddleware):
     def __init__(self, bans: BanService) -> None:
         self._bans = bans
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: UserView | None = data.get("user")
         if user is None or not user.is_banned:
             return await handler(event, data)

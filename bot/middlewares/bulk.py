@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -20,6 +19,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, TelegramObject, Update
 
 from bot.bulk import bulk_work
+from bot.middlewares.base import NextHandler
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,7 @@ class BulkUpdates(BaseMiddleware):
         self._menu_texts = menu_texts
         self._acks = asyncio.Semaphore(ACKS_AT_ONCE)
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Update) and event.chosen_inline_result is not None:
             with bulk_work():  # a prompt sent from another chat (inline mode): no chat here to acknowledge in
                 return await handler(event, data)

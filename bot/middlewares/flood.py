@@ -5,7 +5,6 @@ not the database) are never limited, nor are updates that must not be lost (paym
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -16,6 +15,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.coordination.flood import NOTICE_EVERY, FloodGate, Verdict
 from bot.i18n import N_, pick_locale
+from bot.middlewares.base import NextHandler
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +28,7 @@ class FloodMiddleware(BaseMiddleware):
         self._admins = admin_ids
         self._i18n = i18n
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: TgUser | None = data.get("event_from_user")
         if user is None or user.id in self._admins or not isinstance(event, Update) or _must_pass(event):
             return await handler(event, data)

@@ -4,7 +4,6 @@ may upload their images to that chat. Runs on messages only, after the user is r
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -12,6 +11,7 @@ from aiogram.enums import ChatType
 from aiogram.types import Message, TelegramObject
 
 from bot.faults import is_outage
+from bot.middlewares.base import NextHandler
 from bot.services.private_chats import PrivateChats
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,7 @@ class PrivateChatMiddleware(BaseMiddleware):
     def __init__(self, chats: PrivateChats) -> None:
         self._chats = chats
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if (
             isinstance(event, Message)
             and event.chat.type == ChatType.PRIVATE

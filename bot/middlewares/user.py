@@ -3,13 +3,13 @@ updates with no human sender are dropped here."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from aiogram.types import User as TgUser
 
+from bot.middlewares.base import NextHandler
 from bot.services.users import Profile, UserService
 
 
@@ -17,12 +17,7 @@ class UserMiddleware(BaseMiddleware):
     def __init__(self, users: UserService) -> None:
         self._users = users
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         if tg_user is None or tg_user.is_bot:
             # Channel posts, anonymous group admins, other bots: nobody to serve or to charge.

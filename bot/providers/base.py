@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Protocol
 from PIL import Image, UnidentifiedImageError
 
 from bot.catalog import ModelId
+from bot.timing import elapsed_ms
 
 from .limits import DEFAULT_MAX_BYTES, TooLarge, check_pixels
 
@@ -247,3 +249,15 @@ def decode_image(data: bytes | None, provider: str, model: str, *, max_bytes: in
 
 
 KEPT_FORMATS = frozenset({"PNG", "JPEG"})  # sent to Telegram as they came
+
+
+async def decode_off_loop(
+    data: bytes | None, provider: str, model: str, started: float, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ProviderImage:
+    """`decode_image` in a worker thread (a full-size decode would stall the loop); a failure carries
+    the call's latency so far."""
+    try:
+        return await asyncio.to_thread(decode_image, data, provider, model, max_bytes=max_bytes)
+    except ProviderError as exc:
+        exc.latency_ms = elapsed_ms(started)
+        raise

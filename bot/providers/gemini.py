@@ -34,7 +34,7 @@ from .base import (
     Option,
     ProviderError,
     ProviderImage,
-    decode_image,
+    decode_off_loop,
     excerpt,
     http_error_kind,
     redact,
@@ -112,10 +112,18 @@ class GeminiProvider:
             image_config=types.ImageConfig(aspect_ratio=supported_ratio(options, GEMINI_RATIOS)),
             safety_settings=safety_settings(self._safety),
         )
+        image = await self._call(fold_negative(prompt, options.negative_prompt), config, started)
+        log.info("gemini %s answered in %d ms", self._model, elapsed_ms(started))
+        return image
+
+    async def _call(
+        self, contents: types.ContentListUnionDict, config: types.GenerateContentConfig, started: float
+    ) -> ProviderImage:
+        """One generate_content call to an image answer, every failure a ProviderError (generate and edit)."""
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._get_client().aio.models.generate_content(
-                    model=self._model, contents=fold_negative(prompt, options.negative_prompt), config=config
+                    model=self._model, contents=contents, config=config
                 )
         except genai_errors.APIError as exc:
             raise self._api_error(exc, started) from None
@@ -132,16 +140,8 @@ class GeminiProvider:
             raise self._error(
                 ErrorKind.UNAVAILABLE, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
             ) from None
-
         data = self._image_bytes(response, started)
-        try:
-            image = await asyncio.to_thread(decode_image, data, self.name, self._model, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            exc.latency_ms = elapsed_ms(started)
-            log.warning("gemini failed: %s", exc)
-            raise
-        log.info("gemini %s answered in %d ms", self._model, elapsed_ms(started))
-        return image
+        return await decode_off_loop(data, self.name, self._model, started, max_bytes=self._max_bytes)
 
     def _image_bytes(self, response: types.GenerateContentResponse, started: float) -> bytes:
         """The generated image; thought images (interim drafts of thinking models) only if nothing else."""
@@ -203,12 +203,8 @@ class GeminiProvider:
         return redact(text, self._key)
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
-        err = ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=elapsed_ms(started))
-        if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
-            log.info("gemini refused: %s", err)
-        elif kind is not ErrorKind.NOT_CONFIGURED:
-            log.warning("gemini failed: %s", err)
-        return err
+        """Raised, not logged: the chain logs each failure once."""
+        return ProviderError(kind, self.name, self._model, status=status, detail=detail, latency_ms=elapsed_ms(started))
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -8,18 +8,14 @@ photo as an `inlineData` part next to the text; the edited image comes back like
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-import aiohttp
-import httpx
-from google.genai import errors as genai_errors
 from google.genai import types
 
 from bot.timing import elapsed_ms
 
-from .base import ErrorKind, ProviderError, ProviderImage, decode_image
+from .base import ErrorKind, ProviderImage
 from .gemini import GeminiProvider, safety_settings
 
 log = logging.getLogger(__name__)
@@ -39,29 +35,6 @@ class GeminiEditor(GeminiProvider):
             response_modalities=["TEXT", "IMAGE"], safety_settings=safety_settings(self._safety)
         )
         contents: list[types.PartUnionDict] = [instruction, types.Part.from_bytes(data=image, mime_type=mime_type)]
-        try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._get_client().aio.models.generate_content(
-                    model=self._model, contents=contents, config=config
-                )
-        except genai_errors.APIError as exc:
-            raise self._api_error(exc, started) from None
-        except TimeoutError:
-            raise self._error(ErrorKind.TIMEOUT, started, detail=f"no answer within {self._timeout:g}s") from None
-        except ValueError as exc:
-            raise self._error(
-                ErrorKind.BAD_OUTPUT, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
-            ) from None
-        except (aiohttp.ClientError, httpx.HTTPError, OSError) as exc:
-            raise self._error(
-                ErrorKind.UNAVAILABLE, started, detail=self._clean(f"{type(exc).__name__}: {exc}")
-            ) from None
-        data = self._image_bytes(response, started)
-        try:
-            edited = await asyncio.to_thread(decode_image, data, self.name, self._model, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            exc.latency_ms = elapsed_ms(started)
-            log.warning("gemini edit failed: %s", exc)
-            raise
+        edited = await self._call(contents, config, started)
         log.info("gemini %s edited in %d ms", self._model, elapsed_ms(started))
         return edited

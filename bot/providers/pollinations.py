@@ -37,11 +37,12 @@ from .base import (
     Option,
     ProviderError,
     ProviderImage,
-    decode_image,
+    decode_off_loop,
     excerpt,
     http_error_kind,
     redact,
 )
+from .http_client import HttpClient
 from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,19 @@ class PollinationsProvider:
     accepts: ClassVar[Mapping[ModelId, frozenset[Option]]] = {ModelId.POLLINATIONS: ALL_OPTIONS}
 
     def __init__(
-        self, api_key: str | None, base_url: str | None, timeout: float, *, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        timeout: float,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self._key = api_key or None
         self._base_url = (base_url or "").rstrip("/") or None
         self._timeout = timeout
         self._max_bytes = max_bytes
-        self._http: httpx.AsyncClient | None = None
+        self._http = HttpClient(timeout, http)
 
     @property
     def keyed(self) -> bool:
@@ -99,7 +106,7 @@ class PollinationsProvider:
         try:
             async with asyncio.timeout(self._timeout):
                 response = await fetch_capped(
-                    self._client(), "GET", url, self._max_bytes, params=params, headers=headers
+                    self._http.get(), "GET", url, self._max_bytes, params=params, headers=headers
                 )
                 body = response.content
         except TooLarge as exc:
@@ -122,10 +129,9 @@ class PollinationsProvider:
                 detail=self._excerpt(body),
             )
         try:
-            image = await asyncio.to_thread(decode_image, body, self.name, MODEL, max_bytes=self._max_bytes)
+            image = await decode_off_loop(body, self.name, MODEL, started, max_bytes=self._max_bytes)
         except ProviderError as exc:
             exc.status = response.status_code
-            exc.latency_ms = elapsed_ms(started)
             raise
         log.info("pollinations (%s) answered in %d ms", "keyed" if self.keyed else "keyless", elapsed_ms(started))
         return replace(image, prompt_shortened=shortened, seed=sent_seed)
@@ -154,11 +160,6 @@ class PollinationsProvider:
             params["negative_prompt"] = options.negative_prompt
         return f"{base}/image/{quoted}", params, {"Authorization": f"Bearer {self._key}"}
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
-        return self._http
-
     def _excerpt(self, text: str | bytes | None) -> str:
         return excerpt(text, hide=(self._key,))
 
@@ -166,17 +167,11 @@ class PollinationsProvider:
         return redact(text, self._key)
 
     def _error(self, kind: ErrorKind, started: float, *, status: int | None = None, detail: str = "") -> ProviderError:
-        err = ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=elapsed_ms(started))
-        if kind is ErrorKind.REFUSED:  # an answer, not a fault: the chain decides what follows
-            log.info("pollinations refused: %s", err)
-        else:
-            log.warning("pollinations failed: %s", err)
-        return err
+        """Raised, not logged: the chain logs each failure once."""
+        return ProviderError(kind, self.name, MODEL, status=status, detail=detail, latency_ms=elapsed_ms(started))
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._http.aclose()
 
 
 def quote_capped(prompt: str, limit: int) -> tuple[str, bool]:

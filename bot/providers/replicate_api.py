@@ -1,17 +1,19 @@
-"""One Replicate prediction, start to output file: the shared path of the Kontext editor and the upscaler.
+"""One Replicate prediction, start to output file: FLUX 1.1 [pro], the Kontext editor and the upscaler.
 
 Official models (`owner/name`) run at `POST /v1/models/{owner}/{name}/predictions`; community models
 pinned to a version (`owner/name:version`) at `POST /v1/predictions` with `"version"` (Replicate's HTTP
 API; "Run all models with the same API endpoint", 2025-08). `Prefer: wait` holds the answer up to
 60 s; a prediction still `starting`/`processing` then is polled at `urls.get`. Failed predictions whose
-`error` names a content filter are refusals (same words as FLUX: bot/providers/hf_replicate.py).
+`error` names a content filter are refusals (bot/providers/replicate_errors.py).
+
+Errors are raised, not logged: the chain that tried the step logs each failure once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,14 +21,10 @@ import httpx
 
 from bot.timing import elapsed_ms
 
-from .base import ErrorKind, ProviderError, excerpt
-from .hf_replicate import REPLICATE_API, kind_for_status, prediction_refusal
-from .limits import TooLarge, fetch_capped
-
-log = logging.getLogger(__name__)
-
-_PENDING = frozenset({"starting", "processing"})
-_TERMINAL_FAILURES = frozenset({"failed", "canceled", "aborted"})
+from .base import ErrorKind, ProviderError, ProviderImage, decode_off_loop, excerpt
+from .http_client import HttpClient
+from .limits import DEFAULT_MAX_BYTES, TooLarge, fetch_capped
+from .replicate_errors import PENDING, REPLICATE_API, TERMINAL_FAILURES, kind_for_status, prediction_refusal
 
 
 class ReplicateRunner:
@@ -34,13 +32,25 @@ class ReplicateRunner:
 
     poll_interval: float = 0.5
 
-    def __init__(self, provider: str, token: str | None, base_url: str, timeout: float, max_bytes: int) -> None:
+    def __init__(
+        self,
+        provider: str,
+        token: str | None,
+        base_url: str,
+        timeout: float,
+        max_bytes: int,
+        *,
+        http: httpx.AsyncClient | None = None,
+        hide: Iterable[str | None] = (),
+    ) -> None:
         self.provider = provider
         self.token = token or None
         self._base = base_url.rstrip("/")
         self._timeout = timeout
         self._max_bytes = max_bytes
-        self._http: httpx.AsyncClient | None = None
+        self._http = HttpClient(timeout, http)
+        # Every secret the provider holds, masked in error details (not only the one sent here).
+        self._hide = (self.token, *hide)
 
     async def run(self, model: str, inputs: dict[str, Any]) -> bytes:
         """The output file's bytes (capped), or ProviderError naming `model`."""
@@ -53,7 +63,7 @@ class ReplicateRunner:
             url, body = f"{self._base}/v1/predictions", {"version": model, "input": inputs}
         else:
             url, body = f"{self._base}/v1/models/{owner_name}/predictions", {"input": inputs}
-        http = self._client()
+        http = self._http.get()
         try:
             async with asyncio.timeout(self._timeout):
                 response = await fetch_capped(
@@ -101,29 +111,36 @@ class ReplicateRunner:
             prediction = None
         if not isinstance(prediction, dict):
             raise self.error(
-                ErrorKind.BAD_OUTPUT, model, started, status=response.status_code, detail="not a prediction"
+                ErrorKind.BAD_OUTPUT,
+                model,
+                started,
+                status=response.status_code,
+                detail="not a prediction: " + self.excerpt(response.content),
             )
         return prediction
 
     async def _wait(
         self, prediction: dict[str, Any], model: str, auth: dict[str, str], started: float
     ) -> dict[str, Any]:
-        while prediction.get("status") in _PENDING:
+        """Poll `urls.get` while Replicate's `Prefer: wait` returned before the model finished."""
+        while prediction.get("status") in PENDING:
             poll_url = (prediction.get("urls") or {}).get("get")
             if not isinstance(poll_url, str) or not poll_url.startswith(("http://", "https://")):
                 raise self.error(ErrorKind.BAD_OUTPUT, model, started, detail="pending prediction without urls.get")
+            # Replicate answers with its public host; through the HF router or a configured base the
+            # poll must go where the prediction was created.
             if poll_url.startswith(REPLICATE_API) and self._base != REPLICATE_API:
                 poll_url = self._base + poll_url[len(REPLICATE_API) :]
             if urlsplit(poll_url).netloc != urlsplit(self._base).netloc:  # the token stays with its API
                 raise self.error(ErrorKind.BAD_OUTPUT, model, started, detail="poll URL on an unexpected host")
             await asyncio.sleep(self.poll_interval)
-            polled = await fetch_capped(self._client(), "GET", poll_url, self._max_bytes, headers=auth)
+            polled = await fetch_capped(self._http.get(), "GET", poll_url, self._max_bytes, headers=auth)
             prediction = self._prediction(polled, model, started)
         refusal = prediction_refusal(prediction)
         if refusal is not None:
             raise self.error(ErrorKind.REFUSED, model, started, detail=self.excerpt(refusal))
         status = prediction.get("status")
-        if status in _TERMINAL_FAILURES:
+        if status in TERMINAL_FAILURES:
             raise self.error(
                 ErrorKind.BAD_OUTPUT,
                 model,
@@ -144,25 +161,47 @@ class ReplicateRunner:
             )
         return url
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), follow_redirects=True)
-        return self._http
-
     def excerpt(self, text: str | bytes | None) -> str:
-        return excerpt(text, hide=(self.token,))
+        return excerpt(text, hide=self._hide)
 
     def error(
         self, kind: ErrorKind, model: str, started: float, *, status: int | None = None, detail: str = ""
     ) -> ProviderError:
-        err = ProviderError(kind, self.provider, model, status=status, detail=detail, latency_ms=elapsed_ms(started))
-        if kind is ErrorKind.REFUSED:
-            log.info("%s refused: %s", self.provider, err)
-        elif kind is not ErrorKind.NOT_CONFIGURED:
-            log.warning("%s failed: %s", self.provider, err)
-        return err
+        return ProviderError(kind, self.provider, model, status=status, detail=detail, latency_ms=elapsed_ms(started))
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._http.aclose()
+
+
+class ReplicateModel:
+    """Base of the tools that run one Replicate model on a photo (Kontext, Real-ESRGAN) with
+    REPLICATE_API_TOKEN: the runner, and its output decoded."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        token: str | None,
+        base_url: str,
+        timeout: float,
+        *,
+        model: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.model = model
+        self._max_bytes = max_bytes
+        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes, http=http)
+
+    def configured(self) -> bool:
+        return self.runner.token is not None
+
+    async def run_decoded(self, inputs: dict[str, Any]) -> ProviderImage:
+        """One prediction of `self.model`, its output decoded; labelled without a pinned version."""
+        started = time.monotonic()
+        data = await self.runner.run(self.model, inputs)
+        label = self.model.split(":", 1)[0]
+        return await decode_off_loop(data, self.name, label, started, max_bytes=self._max_bytes)
+
+    async def aclose(self) -> None:
+        await self.runner.aclose()

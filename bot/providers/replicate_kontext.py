@@ -10,27 +10,20 @@ Telegram photo (a JPEG of at most 2560 px a side) usually is.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from bot.safety import SafetyLevel
 
-from .base import ProviderError, ProviderImage, decode_image
+from .base import ProviderImage
 from .editing import data_uri
-from .hf_replicate import PRO_SAFETY_TOLERANCE
-from .limits import DEFAULT_MAX_BYTES
-from .replicate_api import ReplicateRunner
-
-log = logging.getLogger(__name__)
+from .replicate_api import ReplicateModel
+from .replicate_errors import SAFETY_TOLERANCE
 
 DEFAULT_KONTEXT_MODEL = "black-forest-labs/flux-kontext-pro"
 
 
-class KontextEditor:
+class KontextEditor(ReplicateModel):
     """Edits through Replicate with REPLICATE_API_TOKEN."""
-
-    name = "replicate"
 
     def __init__(
         self,
@@ -40,26 +33,16 @@ class KontextEditor:
         *,
         model: str = DEFAULT_KONTEXT_MODEL,
         safety: SafetyLevel = SafetyLevel.STANDARD,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        **kwargs: Any,
     ) -> None:
-        self.model = model
+        super().__init__(token, base_url, timeout, model=model, **kwargs)
         self._safety = safety
-        self._max_bytes = max_bytes
-        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes)
 
     def can_edit(self) -> bool:
-        return self.runner.token is not None
+        return self.configured()
 
     async def edit(self, image: bytes, mime_type: str, instruction: str) -> ProviderImage:
-        data = await self.runner.run(self.model, kontext_input(image, mime_type, instruction, self._safety))
-        try:
-            return await asyncio.to_thread(decode_image, data, self.name, self.model, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            log.warning("kontext failed: %s", exc)
-            raise
-
-    async def aclose(self) -> None:
-        await self.runner.aclose()
+        return await self.run_decoded(kontext_input(image, mime_type, instruction, self._safety))
 
 
 def kontext_input(image: bytes, mime_type: str, instruction: str, safety: SafetyLevel) -> dict[str, Any]:
@@ -68,5 +51,5 @@ def kontext_input(image: bytes, mime_type: str, instruction: str, safety: Safety
         "input_image": data_uri(image, mime_type),
         "aspect_ratio": "match_input_image",
         "output_format": "png",
-        "safety_tolerance": PRO_SAFETY_TOLERANCE[safety],
+        "safety_tolerance": SAFETY_TOLERANCE[safety],
     }

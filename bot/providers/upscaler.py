@@ -7,52 +7,28 @@ A community model, so it runs pinned to a version through `POST /v1/predictions`
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
-from .base import ProviderError, ProviderImage, decode_image
+from .base import ProviderImage
 from .editing import data_uri
-from .limits import DEFAULT_MAX_BYTES
-from .replicate_api import ReplicateRunner
-
-log = logging.getLogger(__name__)
+from .replicate_api import ReplicateModel
 
 DEFAULT_UPSCALE_MODEL = "nightmareai/real-esrgan:f121d640bd286e1fdc67f9799164c1d5be36ff74576ee11c803ae5b665dd46aa"
 
 
-class RealEsrganUpscaler:
+class RealEsrganUpscaler(ReplicateModel):
     """Upscales through Replicate with REPLICATE_API_TOKEN; without it there is no upscaler."""
 
-    name = "replicate"
-
     def __init__(
-        self,
-        token: str | None,
-        base_url: str,
-        timeout: float,
-        *,
-        model: str = DEFAULT_UPSCALE_MODEL,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        self, token: str | None, base_url: str, timeout: float, *, model: str = DEFAULT_UPSCALE_MODEL, **kwargs: Any
     ) -> None:
-        self.model = model
-        self._max_bytes = max_bytes
-        self.runner = ReplicateRunner(self.name, token, base_url, timeout, max_bytes)
+        super().__init__(token, base_url, timeout, model=model, **kwargs)
 
     def can_upscale(self) -> bool:
-        return self.runner.token is not None
+        return self.configured()
 
     async def upscale(self, image: bytes, mime_type: str, scale: int) -> ProviderImage:
-        data = await self.runner.run(self.model, upscale_input(image, mime_type, scale))
-        label = self.model.split(":", 1)[0]
-        try:
-            return await asyncio.to_thread(decode_image, data, self.name, label, max_bytes=self._max_bytes)
-        except ProviderError as exc:
-            log.warning("upscaler failed: %s", exc)
-            raise
-
-    async def aclose(self) -> None:
-        await self.runner.aclose()
+        return await self.run_decoded(upscale_input(image, mime_type, scale))
 
 
 def upscale_input(image: bytes, mime_type: str, scale: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ Knows no Telegram: the photo arrives as bytes (bot/photo_jobs.py fetches it).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -18,9 +17,10 @@ from dataclasses import dataclass
 
 from bot.catalog import ModelId
 from bot.coordination.concurrency import ConcurrencyLimiter
-from bot.providers.base import ErrorKind, ProviderError, ProviderImage
+from bot.providers.base import ErrorKind, ProviderImage
 from bot.providers.editing import ImageEditor, ImageUpscaler
 from bot.safety import WORD_LIST, SafetyPolicy
+from bot.services.attempts import run_step
 from bot.services.generation import (
     COOLING_DOWN,
     MAX_PROMPT_CHARS,
@@ -133,30 +133,10 @@ class EditingService:
         key: str | None = None,
     ) -> GeneratedImage | None:
         key = key or _key(name, step)
-        started = time.monotonic()
-        try:
-            image = await call()
-        except ProviderError as exc:
-            latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
-            attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
-            if self._health is not None:  # a refusal is an answer, not an outage: no rest for it
-                if exc.kind is ErrorKind.REFUSED:
-                    await self._health.succeeded(key)
-                else:
-                    await self._health.failed(key, exc.kind)
+        outcome = await run_step(call, provider=name, model=step.value, key=key, health=self._health, attempts=attempts)
+        if not isinstance(outcome, ProviderImage):
             return None
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a provider bug must not crash the job
-            log.error("editor crashed: provider=%s error=%s", name, type(exc).__name__)
-            attempts.append(Attempt(name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__))
-            if self._health is not None:
-                await self._health.failed(key, ErrorKind.UNAVAILABLE)
-            return None
-        if self._health is not None:
-            await self._health.succeeded(key)
-        attempts.append(Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started)))
-        return GeneratedImage(image.data, image.mime_type, step, image.provider, image.model)
+        return GeneratedImage(outcome.data, outcome.mime_type, step, outcome.provider, outcome.model)
 
     def _slot(self, step: ModelId) -> AbstractAsyncContextManager[None]:
         return nullcontext() if self._limiter is None else self._limiter.slot(step.value)

@@ -7,14 +7,15 @@ ends it, unless the operator set REFUSAL_FALLBACK=1 (bot/safety.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.catalog import MODELS, ModelId, chain_for
 from bot.coordination.concurrency import ConcurrencyLimiter
@@ -31,6 +32,8 @@ from bot.providers.base import (
     provider_for,
 )
 from bot.safety import WORD_LIST, SafetyPolicy
+from bot.services.attempts import Attempt as Attempt  # re-exported: callers name it from here
+from bot.services.attempts import run_step
 from bot.services.health import ProviderHealth
 from bot.styles import SEED_MAX, styled_prompt
 from bot.timing import elapsed_ms
@@ -52,21 +55,6 @@ class GenerationRequest:
     model: ModelId
     level: Level
     options: ImageOptions = field(default_factory=ImageOptions)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One step of the chain, as logged and stored with the generation."""
-
-    provider: str
-    model: str
-    outcome: str  # "ok" or an ErrorKind value
-    status: int | None = None
-    detail: str = ""
-    latency_ms: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +167,17 @@ class GenerationService:
         provider = self.provider_for(model)
         return provider is not None and provider.available(model)
 
+    async def generate_checked(self, request: GenerationRequest) -> GenerationOutcome:
+        """`generate` for a request that did not come through a job row (the CLI): checked here first."""
+        refused = check_request(request)
+        return refused if refused is not None else await self.generate(request)
+
     async def generate(self, request: GenerationRequest) -> GenerationOutcome:
+        """Run a request that passed `check_request`. Workers call this for job rows, which
+        `GenerationJobs.submit` checked before it wrote them: the row keeps the prompt, options and
+        level it was checked with, so checking again here would repeat the same test on the same
+        values (and a level lost while the job waited does not take back a reserved, paid-for unit)."""
         started = time.monotonic()
-        problem = validate(request)
-        if problem is not None:
-            return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
-        if not request.level.allows(MODELS[request.model].min_level):
-            return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
         term = self._policy.blocked_terms.match(request.prompt)
         if term is not None:  # before any provider is called
             log.info("prompt refused by the word list (term %r)", term)
@@ -275,60 +267,35 @@ class GenerationService:
     async def _attempt(
         self, step: ModelId, provider: ImageProvider, prompt: str, options: ImageOptions, attempts: list[Attempt]
     ) -> GeneratedImage | None:
-        started = time.monotonic()
         key = _key(provider, step)
-        try:
-            async with self._slot(step):
-                started = time.monotonic()  # latency is the provider's, not the wait for a slot
-                image = await provider.generate(step, prompt, options)
-        except ProviderError as exc:
-            latency = exc.latency_ms if exc.latency_ms is not None else elapsed_ms(started)
-            attempts.append(Attempt(exc.provider, exc.model, exc.kind.value, exc.status, exc.detail[:300], latency))
-            if exc.kind is ErrorKind.REFUSED:
-                await self._refused(key, exc)
-                return None
-            log.warning(
-                "provider failed: provider=%s model=%s kind=%s status=%s latency_ms=%d body=%r",
-                exc.provider, exc.model, exc.kind.value, exc.status, latency, exc.detail[:200],
-            )  # fmt: skip
-            if self._health is not None:
-                await self._health.failed(key, exc.kind)
-            return None
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a provider bug must not stop the chain
-            latency = elapsed_ms(started)
-            attempts.append(
-                Attempt(provider.name, step.value, ErrorKind.UNAVAILABLE.value, None, type(exc).__name__, latency)
+        call = functools.partial(provider.generate, step, prompt, options)
+        async with self._slot(step):  # latency is the provider's, not the wait for a slot
+            outcome = await run_step(
+                call, provider=provider.name, model=step.value, key=key, health=self._health, attempts=attempts
             )
-            log.error(
-                "provider crashed: provider=%s model=%s error=%s latency_ms=%d",
-                provider.name, step.value, type(exc).__name__, latency,
-            )  # fmt: skip
-            if self._health is not None:
-                await self._health.failed(key, ErrorKind.UNAVAILABLE)
+        if isinstance(outcome, ProviderError):
+            if outcome.kind is ErrorKind.REFUSED and not self._policy.refusal_fallback:
+                # A refusal is an answer, not an outage: it ends the chain unless the operator opted
+                # in to falling back.
+                raise _Refused(outcome.detail)
             return None
-        if self._health is not None:
-            await self._health.succeeded(key)
-        attempts.append(Attempt(image.provider, image.model, "ok", None, "", elapsed_ms(started)))
-        return _as_generated(image, step)
-
-    async def _refused(self, key: str, exc: ProviderError) -> None:
-        """A refusal is an answer, not an outage: the provider does not rest. It ends the chain unless
-        the operator opted in to falling back."""
-        log.info(
-            "provider refused: provider=%s model=%s reason=%r fallback=%s",
-            exc.provider, exc.model, exc.detail[:200], self._policy.refusal_fallback,
-        )  # fmt: skip
-        if self._health is not None:
-            await self._health.succeeded(key)
-        if not self._policy.refusal_fallback:
-            raise _Refused(exc.detail)
+        return None if outcome is None else _as_generated(outcome, step)
 
     def _slot(self, step: ModelId) -> AbstractAsyncContextManager[None]:
         if self._limiter is None:
             return nullcontext()
         return self._limiter.slot(step.value)
+
+
+def check_request(request: GenerationRequest) -> GenerationFailed | None:
+    """Whether a request may run at all: the level holds the model, and the request is well formed.
+    The one check, made where a request comes in (GenerationJobs.submit, generate_checked)."""
+    if not request.level.allows(MODELS[request.model].min_level):
+        return GenerationFailed(request.model, FailureReason.FORBIDDEN_MODEL, [])
+    problem = validate(request)
+    if problem is not None:
+        return GenerationFailed(request.model, FailureReason.INVALID_REQUEST, [], detail=problem)
+    return None
 
 
 def validate(request: GenerationRequest) -> str | None:

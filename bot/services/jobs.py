@@ -26,10 +26,11 @@ from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ImageOptions
 from bot.services.generation import (
+    FailureReason,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
-    validate,
+    check_request,
 )
 from bot.services.quota import QuotaService, QuotaStatus
 from models import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind, User
@@ -155,12 +156,11 @@ class GenerationJobs:
         `charge=False` (a free job, e.g. describe with DESCRIBE_FREE=1) reserves no unit and keeps none.
         `prompt_used`: the prompt the job draws from, fixed now (prompt help is then off for it)."""
         options = options or ImageOptions()
-        required = MODELS[model].min_level
-        if not level.allows(required):
-            return Submitted(SubmitStatus.FORBIDDEN, required_level=required)
-        problem = validate(GenerationRequest(prompt, model, level, options))
-        if problem is not None:  # refused before a unit is taken
-            return Submitted(SubmitStatus.INVALID, detail=problem)
+        refused = check_request(GenerationRequest(prompt, model, level, options))
+        if refused is not None:  # refused before a unit is taken; the worker trusts what passed
+            if refused.reason is FailureReason.FORBIDDEN_MODEL:
+                return Submitted(SubmitStatus.FORBIDDEN, required_level=MODELS[model].min_level)
+            return Submitted(SubmitStatus.INVALID, detail=refused.detail)
         cap = self._settings.inflight_cap_for(level.value)
         async with self._sessions.begin() as session:
             # One user's prompts queue up behind each other: lock their row (PostgreSQL; SQLite

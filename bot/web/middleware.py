@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
+from bot.middlewares.base import NextHandler
 from bot.web.metrics import Metrics
 
 
@@ -17,12 +17,7 @@ class UpdateCounter(BaseMiddleware):
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+    async def __call__(self, handler: NextHandler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Update):
             try:
                 update_type = event.event_type

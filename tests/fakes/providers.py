@@ -474,7 +474,7 @@ STRING_OUTPUT_MODELS = frozenset(
 # Upscalers: their output is the input image (`image`, a data URI) enlarged `scale` times, in their colour.
 UPSCALER_MODELS = frozenset({"nightmareai/real-esrgan"})
 
-# What a content filter's failed prediction says (see bot/providers/hf_replicate.py for the sources).
+# What a content filter's failed prediction says (see bot/providers/replicate_errors.py for the sources).
 COG_FLUX_MODELS = frozenset({"black-forest-labs/flux-dev", "black-forest-labs/flux-schnell"})
 COG_FLUX_NSFW = "All generated images contained NSFW content. Try running it again with a different prompt."
 REPLICATE_E005 = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"

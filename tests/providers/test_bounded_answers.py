@@ -11,8 +11,8 @@ import pytest
 
 from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError, decode_image
+from bot.providers.flux_pro import PRO_MODEL, FluxProProvider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.hf_replicate import PRO_MODEL, HFReplicateProvider
 from bot.providers.limits import DEFAULT_MAX_BYTES
 from bot.providers.pollinations import PollinationsProvider
 from tests.fakes.providers import FakeGemini, FakePollinations, FakeReplicate, bomb_png
@@ -85,6 +85,6 @@ async def test_gemini_inline_bomb_is_refused() -> None:
 async def test_flux_pro_output_file_is_cut_at_the_cap() -> None:
     async with FakeReplicate(tokens={R8}) as replicate:
         replicate.behave("huge", key=PRO_MODEL, size=200 * MB)
-        provider = HFReplicateProvider(None, R8, replicate.url, replicate.url, replicate.url, 30, max_bytes=2 * MB)
+        provider = FluxProProvider(None, R8, replicate.url, replicate.url, 30, max_bytes=2 * MB)
         err = await _fail(provider, ModelId.FLUX_PRO)
     assert err.kind is ErrorKind.TOO_LARGE and err.model == PRO_MODEL

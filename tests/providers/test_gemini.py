@@ -13,6 +13,7 @@ from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError, supported_ratio
 from bot.providers.gemini import GEMINI_RATIOS, GeminiProvider
 from bot.safety import SafetyLevel
+from bot.services.attempts import failed_attempt
 from tests.fakes.providers import FakeGemini
 
 KEY = "AIzaSy_SECRET_gemini_key_0123456789"
@@ -115,8 +116,9 @@ async def test_wrong_key_is_auth_and_never_leaks(fake: FakeGemini, caplog: pytes
     # Gemini answers a bad key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401.
     assert (err.kind, err.status) == (ErrorKind.AUTH, 400)
     assert "API key not valid" in err.detail
+    failed_attempt(err, time.monotonic())  # the chain's one log line for a provider failure
+    assert "provider failed: provider=gemini" in caplog.text
     assert wrong not in str(err) and wrong not in caplog.text
-    assert "gemini failed" in caplog.text
 
 
 async def test_key_echoed_by_upstream_is_redacted(fake: FakeGemini, caplog: pytest.LogCaptureFixture) -> None:
@@ -129,6 +131,8 @@ async def test_key_echoed_by_upstream_is_redacted(fake: FakeGemini, caplog: pyte
     err = await failure(GeminiProvider(KEY, MODEL, fake.url, 10))
     assert err.kind is ErrorKind.AUTH
     assert "***" in err.detail
+    failed_attempt(err, time.monotonic())
+    assert "provider failed: provider=gemini" in caplog.text
     assert KEY not in str(err) and KEY not in caplog.text
 
 

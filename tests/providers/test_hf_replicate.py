@@ -1,4 +1,5 @@
-"""HFReplicateProvider with the real huggingface_hub and httpx clients against fake Hub/router/Replicate.
+"""FLUX.1 [dev] (FluxDevProvider) and FLUX 1.1 [pro] (FluxProProvider) with the real huggingface_hub
+and httpx clients against fake Hub/router/Replicate.
 
 Three servers: a fake Hub (provider mapping), a fake HF router (Replicate proxy under /replicate) and a
 fake direct Replicate API. FLUX.1-dev images are green, schnell yellow, 1.1-pro magenta; the direct
@@ -18,8 +19,10 @@ from huggingface_hub.inference._providers._common import _fetch_inference_provid
 
 from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError
-from bot.providers.hf_replicate import DEV_REPO, PRO_MODEL, SCHNELL_REPO, HFReplicateProvider
+from bot.providers.flux_dev import DEV_REPO, SCHNELL_REPO, FluxDevProvider
+from bot.providers.flux_pro import PRO_MODEL, FluxProProvider
 from bot.safety import SafetyLevel
+from bot.services.attempts import failed_attempt
 from tests.fakes.providers import COG_FLUX_NSFW, REPLICATE_E005, FakeHub, FakeReplicate
 
 HF = "hf_SECRET_test_token_abcdef123456"
@@ -43,6 +46,39 @@ PRO_INPUTS = {"prompt", "aspect_ratio", "width", "height", "seed", "output_forma
 
 
 @dataclass
+class Flux:
+    """Both FLUX adapters from one set of keys, as bot.app builds them; each call goes to the one
+    that serves the model."""
+
+    dev: FluxDevProvider
+    pro: FluxProProvider
+
+    def for_model(self, model: ModelId) -> FluxDevProvider | FluxProProvider:
+        return self.pro if model is ModelId.FLUX_PRO else self.dev
+
+    def available(self, model: ModelId) -> bool:
+        return self.dev.available(model) or self.pro.available(model)
+
+    async def aclose(self) -> None:
+        await self.dev.aclose()
+        await self.pro.aclose()
+
+
+def flux(
+    hf: str | None,
+    r8: str | None,
+    hub_url: str,
+    router_url: str,
+    replicate_url: str,
+    timeout: float,
+    safety: SafetyLevel = SafetyLevel.STANDARD,
+) -> Flux:
+    pro = FluxProProvider(hf, r8, router_url, replicate_url, timeout, safety=safety)
+    pro.poll_interval = 0.05
+    return Flux(FluxDevProvider(hf, hub_url, router_url, timeout), pro)
+
+
+@dataclass
 class Fakes:
     hub: FakeHub
     router: FakeReplicate
@@ -55,18 +91,8 @@ class Fakes:
         timeout: float = 10,
         hub: FakeHub | None = None,
         safety: SafetyLevel = SafetyLevel.STANDARD,
-    ) -> HFReplicateProvider:
-        provider = HFReplicateProvider(
-            hf_token=hf,
-            replicate_token=r8,
-            hub_endpoint=(hub or self.hub).url,
-            router_url=self.router.url,
-            replicate_base_url=self.replicate.url,
-            timeout=timeout,
-            safety=safety,
-        )
-        provider.poll_interval = 0.05
-        return provider
+    ) -> Flux:
+        return flux(hf, r8, (hub or self.hub).url, self.router.url, self.replicate.url, timeout, safety)
 
 
 @pytest.fixture
@@ -84,14 +110,14 @@ async def fakes(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Fakes]:
     _fetch_inference_provider_mapping.cache_clear()
 
 
-async def generate(provider: HFReplicateProvider, model: ModelId, prompt: str = "a fox in snow", **options: object):
+async def generate(provider: Flux, model: ModelId, prompt: str = "a fox in snow", **options: object):
     try:
-        return await provider.generate(model, prompt, ImageOptions(**options))  # type: ignore[arg-type]
+        return await provider.for_model(model).generate(model, prompt, ImageOptions(**options))  # type: ignore[arg-type]
     finally:
         await provider.aclose()
 
 
-async def failure(provider: HFReplicateProvider, model: ModelId, **options: object) -> ProviderError:
+async def failure(provider: Flux, model: ModelId, **options: object) -> ProviderError:
     with pytest.raises(ProviderError) as info:
         await generate(provider, model, **options)
     err = info.value
@@ -249,7 +275,7 @@ async def test_dev_prediction_without_output_is_timeout(fakes: Fakes, mode: str)
 
 
 async def test_dev_unreachable_hub_is_unavailable(fakes: Fakes, closed_port_url: str) -> None:
-    provider = HFReplicateProvider(HF, None, closed_port_url, fakes.router.url, fakes.replicate.url, 5)
+    provider = flux(HF, None, closed_port_url, fakes.router.url, fakes.replicate.url, 5)
     err = await failure(provider, ModelId.FLUX_DEV)
     assert err.kind is ErrorKind.UNAVAILABLE
     assert "ConnectError" in err.detail  # httpx2's, not httpx's: huggingface_hub does not wrap it
@@ -392,7 +418,7 @@ async def test_pro_slow_api_times_out(fakes: Fakes) -> None:
 
 
 async def test_pro_unreachable_is_unavailable(fakes: Fakes, closed_port_url: str) -> None:
-    provider = HFReplicateProvider(None, R8, fakes.hub.url, fakes.router.url, closed_port_url, 5)
+    provider = flux(None, R8, fakes.hub.url, fakes.router.url, closed_port_url, 5)
     err = await failure(provider, ModelId.FLUX_PRO)
     assert err.kind is ErrorKind.UNAVAILABLE
 
@@ -405,15 +431,18 @@ async def test_keys_echoed_upstream_never_reach_errors_or_logs(
     fakes: Fakes, caplog: pytest.LogCaptureFixture, model: ModelId
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Each adapter masks every key it holds: [dev] holds only the HF token, [pro] both.
+    held = (HF,) if model is ModelId.FLUX_DEV else (HF, R8)
     for fake in (fakes.router, fakes.replicate):
-        fake.behave("status", status=401, body={"detail": f"bad tokens {HF} {R8}"})
+        fake.behave("status", status=401, body={"detail": "bad tokens " + " ".join(held)})
     err = await failure(fakes.provider(hf=HF, r8=R8), model)
     assert err.kind is ErrorKind.AUTH
     assert "***" in err.detail
-    for secret in (HF, R8):
+    failed_attempt(err, time.monotonic())  # the chain's one log line for a provider failure
+    assert "provider failed: provider=hf-replicate" in caplog.text
+    for secret in held:
         assert secret not in str(err) and secret not in repr(err)
         assert secret not in caplog.text
-    assert "hf-replicate failed" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -421,11 +450,14 @@ async def test_keys_echoed_upstream_never_reach_errors_or_logs(
     [(None, None, False, False), (HF, None, True, True), (None, R8, False, True), (HF, R8, True, True)],
 )
 def test_availability_follows_the_keys(hf: str | None, r8: str | None, dev: bool, pro: bool) -> None:
-    provider = HFReplicateProvider(hf, r8, "http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9", 5)
+    provider = flux(hf, r8, "http://127.0.0.1:9", "http://127.0.0.1:9", "http://127.0.0.1:9", 5)
     assert provider.available(ModelId.FLUX_DEV) is dev
     assert provider.available(ModelId.FLUX_PRO) is pro
     assert not provider.available(ModelId.GEMINI_FLASH)
-    assert provider.name == "hf-replicate" and provider.models == {ModelId.FLUX_DEV, ModelId.FLUX_PRO}
+    # One name for both (bot.catalog's ModelSpec.provider), one model each.
+    assert provider.dev.name == provider.pro.name == "hf-replicate"
+    assert (provider.dev.models, provider.pro.models) == ({ModelId.FLUX_DEV}, {ModelId.FLUX_PRO})
+    assert not provider.dev.available(ModelId.FLUX_PRO) and not provider.pro.available(ModelId.FLUX_DEV)
 
 
 # -- content safety ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from huggingface_hub.inference._providers._common import _fetch_inference_provid
 
 from bot.catalog import ModelId
 from bot.providers.base import ErrorKind, ImageOptions, ProviderError
-from bot.providers.hf_replicate import HFReplicateProvider
+from bot.providers.flux_dev import FluxDevProvider
 from tests.fakes.providers import FakeHub, FakeReplicate
 from tests.fakes.silent import SilentServer
 
@@ -34,11 +34,11 @@ async def router() -> AsyncIterator[FakeReplicate]:
         yield server
 
 
-def provider(hub_url: str, router_url: str, timeout: float, **kw: int) -> HFReplicateProvider:
-    return HFReplicateProvider(HF, None, hub_url, router_url, router_url, timeout, **kw)
+def provider(hub_url: str, router_url: str, timeout: float, **kw: int) -> FluxDevProvider:
+    return FluxDevProvider(HF, hub_url, router_url, timeout, **kw)
 
 
-async def failure(p: HFReplicateProvider) -> ProviderError:
+async def failure(p: FluxDevProvider) -> ProviderError:
     with pytest.raises(ProviderError) as info:
         await p.generate(ModelId.FLUX_DEV, "a fox", ImageOptions())
     return info.value

@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from bot.alerts import RefusalAlerts
@@ -309,20 +309,19 @@ class Worker:
     ) -> None:
         """Store the file ids the buttons and /history use; several images get their buttons now.
         The job is delivered already: a failure here is logged, never a reason to run it again."""
-        try:
-            if self._gallery is not None:
-                await self._gallery.record(job.id, kept_images(sent.messages, result))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("generation %s: images not kept for buttons and /history (%s)", job.id, type(exc).__name__)
-        try:
-            if self._originals is not None:
-                await self._originals.keep(job.id, originals_to_keep(sent.messages, result))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("generation %s: originals not kept for 📎 Original (%s)", job.id, type(exc).__name__)
+        gallery, originals = self._gallery, self._originals
+        if gallery is not None:
+            await _best_effort(
+                job.id,
+                "images not kept for buttons and /history",
+                lambda: gallery.record(job.id, kept_images(sent.messages, result)),
+            )
+        if originals is not None:
+            await _best_effort(
+                job.id,
+                "originals not kept for 📎 Original",
+                lambda: originals.keep(job.id, originals_to_keep(sent.messages, result)),
+            )
         if len(sent.message_ids) > 1:
             await self._delivery.result_buttons(job, len(sent.message_ids), upscale=upscale, original_prompt=helped)
 
@@ -377,3 +376,13 @@ class Worker:
         if settled.status is GenerationStatus.FAILED:
             await self._delivery.given_up(settled)
         await self._queue.enqueue_many(settled.promoted)
+
+
+async def _best_effort(generation_id: int, what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Run a step after delivery; its failure is logged, never a reason to run the job again."""
+    try:
+        await step()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("generation %s: %s (%s)", generation_id, what, type(exc).__name__)

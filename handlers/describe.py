@@ -25,6 +25,7 @@ from bot.services.prompts import PromptRecords
 from bot.services.users import UserService, UserView
 from bot.texts import truncate
 from handlers.generate import queue_prompt
+from handlers.shared import fresh_user
 from keyboards.describe import DescribeButton
 from models import JobKind
 
@@ -75,9 +76,8 @@ async def on_photo(
     if size is None:
         await message.answer(_("This photo is too large for me to look at. Nothing was charged."))
         return
-    fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
-    if fresh is None or fresh.is_banned:
-        users.forget(user.id)
+    fresh = await fresh_user(users, user)  # what is charged is read from the database, never the cache
+    if fresh is None:
         return
     await queue_prompt(
         bot,
@@ -114,8 +114,8 @@ async def on_generate_from(
         await callback.answer(_("This button is outdated. Send /generate for a fresh menu."))
         return
     await callback.answer()
-    fresh = await users.get(user.id)
-    if fresh is None or fresh.is_banned:
+    fresh = await fresh_user(users, user)
+    if fresh is None:
         return
     await queue_prompt(
         bot,

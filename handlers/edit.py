@@ -77,10 +77,13 @@ async def on_captioned_photo(
     """A photo with a caption: the caption says what to change."""
     if raw_state is not None:  # a new photo replaces whatever step the user was in (an ✏️ Edit waiting)
         await state.clear()
-    if not generation.can_edit():
-        await message.answer(_(EDIT_UNAVAILABLE))
+    if not await _editing_offered(message, generation):
         return
-    await _edit_photo_message(message, message, message.caption or "", None, user, users, jobs, queue, clock)
+    file_id = await _photo_to_edit(message, message)
+    if file_id is not None:
+        await _submit(
+            message, user, users, jobs, queue, clock, JobKind.EDIT, (message.caption or "").strip(), file_id, None
+        )
 
 
 async def on_reply_to_image(
@@ -95,30 +98,33 @@ async def on_reply_to_image(
     """A text reply to one of the bot's images: the text says what to change in it."""
     replied = message.reply_to_message
     assert replied is not None
-    if not generation.can_edit():
-        await message.answer(_(EDIT_UNAVAILABLE))
+    if not await _editing_offered(message, generation):
         return
     parent = await jobs.find_sent(message.chat.id, replied.message_id)  # a result of ours: the edit continues it
     parent_id = parent.id if parent is not None and parent.user_id == user.id else None
-    await _edit_photo_message(message, replied, message.text or "", parent_id, user, users, jobs, queue, clock)
+    file_id = await _photo_to_edit(message, replied)
+    if file_id is not None:
+        await _submit(
+            message, user, users, jobs, queue, clock, JobKind.EDIT, (message.text or "").strip(), file_id, parent_id
+        )
 
 
-async def _edit_photo_message(
-    message: Message,
-    source: Message,
-    instruction: str,
-    parent_id: int | None,
-    user: UserView,
-    users: UserService,
-    jobs: GenerationJobs,
-    queue: JobQueue,
-    clock: Clock,
-) -> None:
+async def _editing_offered(message: Message, generation: GenerationService) -> bool:
+    """Whether an editor is configured; when none is, the user hears so (nothing was charged)."""
+    if generation.can_edit():
+        return True
+    await message.answer(_(EDIT_UNAVAILABLE))
+    return False
+
+
+async def _photo_to_edit(message: Message, source: Message) -> str | None:
+    """The file id of the largest size of `source`'s photo an editor takes; None (and the user told)
+    when every size is too large."""
     photo = pick_photo(source.photo, JobKind.EDIT)
     if photo is None:
         await message.answer(_("This photo is too large for me to work on. Please send a smaller one."))
-        return
-    await _submit(message, user, users, jobs, queue, clock, JobKind.EDIT, instruction.strip(), photo.file_id, parent_id)
+        return None
+    return photo.file_id
 
 
 async def on_photo_button(

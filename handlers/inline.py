@@ -8,8 +8,10 @@ answer is a preview: levels and the limit are checked again, and the unit reserv
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+from collections.abc import AsyncIterator
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -141,67 +143,59 @@ async def on_chosen(
     if inline_message_id is None or model is None or not MODELS[model].pickable:
         log.warning("chosen inline result %r without a message to edit or a model; ignored", chosen.result_id)
         return
+    async with _failure_shown(bot, inline_message_id, user.id):
+        if await jobs.for_inline_message(inline_message_id) is not None:  # the same choice delivered again
+            log.info("chosen inline result delivered again; its job exists already")
+            return
+        fresh = await fresh_user(users, user)
+        if fresh is None:
+            return
+        upload_chat = settings.storage_chat_id
+        if upload_chat is None:
+            if not await private_chats.started(fresh.id):
+                me = await bot.me()
+                await _edit(bot, inline_message_id, start_first_text(me.username or ""))
+                return
+            upload_chat = fresh.id
+        submitted = await jobs.submit(
+            user_id=fresh.id,
+            chat_id=upload_chat,
+            level=fresh.level,
+            prompt=chosen.query.strip(),
+            model=model,
+            locale=fresh.language_code,
+            inline_message_id=inline_message_id,
+        )
+        if not submitted.accepted or submitted.generation_id is None:
+            await _edit(bot, inline_message_id, _refusal(submitted, model, fresh, clock))
+            return
+        if submitted.status is SubmitStatus.WAITING:  # promoted and queued when the user's running job ends
+            text = _("⏳ Queued with {model}: it starts when your current image is done.").format(
+                model=model_title(model)
+            )
+            await _edit(bot, inline_message_id, text)
+            return
+        try:
+            await queue.enqueue(submitted.generation_id)
+        except Exception:
+            await jobs.withdraw(submitted.generation_id)  # nothing is charged; the caller says "busy"
+            raise
+
+
+@contextlib.asynccontextmanager
+async def _failure_shown(bot: Bot, inline_message_id: str, user_id: int) -> AsyncIterator[None]:
+    """The error handler can only log a chosen result (it has no chat): on a failure the inline
+    message says so instead of "generating" for good. An outage is only said, not raised."""
     try:
-        await _submit(chosen, inline_message_id, model, bot, user, users, jobs, queue, private_chats, settings, clock)
+        yield
     except Exception as exc:
-        # The error handler can only log this update (it has no chat): the message must not say
-        # "generating" for good.
         if not is_outage(exc):
             await _edit(bot, inline_message_id, _("Something went wrong on my side. Please try again in a moment."))
             raise
-        log.warning("chosen inline result of %s not handled: %s", user.id, type(exc).__name__)
+        log.warning("chosen inline result of %s not handled: %s", user_id, type(exc).__name__)
         await _edit(
             bot, inline_message_id, _("I'm busy right now. Nothing was charged — please try again in a minute.")
         )
-
-
-async def _submit(
-    chosen: ChosenInlineResult,
-    inline_message_id: str,
-    model: ModelId,
-    bot: Bot,
-    user: UserView,
-    users: UserService,
-    jobs: GenerationJobs,
-    queue: JobQueue,
-    private_chats: PrivateChats,
-    settings: Settings,
-    clock: Clock,
-) -> None:
-    if await jobs.for_inline_message(inline_message_id) is not None:  # the same choice delivered again
-        log.info("chosen inline result delivered again; its job exists already")
-        return
-    fresh = await fresh_user(users, user)
-    if fresh is None:
-        return
-    upload_chat = settings.storage_chat_id
-    if upload_chat is None:
-        if not await private_chats.started(fresh.id):
-            me = await bot.me()
-            await _edit(bot, inline_message_id, start_first_text(me.username or ""))
-            return
-        upload_chat = fresh.id
-    submitted = await jobs.submit(
-        user_id=fresh.id,
-        chat_id=upload_chat,
-        level=fresh.level,
-        prompt=chosen.query.strip(),
-        model=model,
-        locale=fresh.language_code,
-        inline_message_id=inline_message_id,
-    )
-    if not submitted.accepted or submitted.generation_id is None:
-        await _edit(bot, inline_message_id, _refusal(submitted, model, fresh, clock))
-        return
-    if submitted.status is SubmitStatus.WAITING:  # promoted and queued when the user's running job ends
-        text = _("⏳ Queued with {model}: it starts when your current image is done.").format(model=model_title(model))
-        await _edit(bot, inline_message_id, text)
-        return
-    try:
-        await queue.enqueue(submitted.generation_id)
-    except Exception:
-        await jobs.withdraw(submitted.generation_id)  # nothing is charged; the caller says "busy"
-        raise
 
 
 def _refusal(submitted: Submitted, model: ModelId, user: UserView, clock: Clock) -> str:

@@ -21,6 +21,7 @@ from bot.services.jobs import GenerationJobs
 from bot.services.prompts import PromptRecords
 from bot.services.users import UserService, UserView
 from handlers.generate import queue_prompt
+from handlers.shared import fresh_user
 from keyboards.prompt_help import PromptHelpSwitch, prompt_help_keyboard, with_switch
 from keyboards.results import ResultAction, ResultButton
 from models import JobKind
@@ -93,8 +94,8 @@ async def on_original_prompt(
         await callback.answer(_("This button is outdated. Send /generate for a fresh menu."))
         return
     await callback.answer(_("Drawing from your own words…"))
-    fresh = await users.get(user.id)  # what is charged is read from the database, never the cache
-    if fresh is None or fresh.is_banned:
+    fresh = await fresh_user(users, user)  # what is charged is read from the database, never the cache
+    if fresh is None:
         return
     await queue_prompt(
         bot,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
-from .chat import RouterChat
+from .assistant import RouterAssistant
 from .errors import RouterError
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,7 @@ def clean_answer(answer: str) -> str:
     return line[:MAX_ANSWER_CHARS].rstrip()
 
 
-class PromptHelper:
-    def __init__(self, chat: RouterChat, model: str, timeout: float) -> None:
-        self._chat = chat
-        self._model = model
-        self._timeout = timeout
-
-    @property
-    def available(self) -> bool:
-        return self._chat.available
-
+class PromptHelper(RouterAssistant):
     async def rewrite(self, prompt: str) -> str | None:
         """The prompt to draw from instead, or None: nothing to do, or the model failed (logged)."""
         if not self._chat.available or not needs_help(prompt):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from .chat import RouterChat
+from .assistant import RouterAssistant
 
 MAX_TOKENS = 500
 
@@ -20,16 +20,7 @@ def instructions(language: str) -> str:
     )
 
 
-class VisionDescriber:
-    def __init__(self, chat: RouterChat, model: str, timeout: float) -> None:
-        self._chat = chat
-        self._model = model
-        self._timeout = timeout
-
-    @property
-    def available(self) -> bool:
-        return self._chat.available
-
+class VisionDescriber(RouterAssistant):
     async def describe(self, image: bytes, mime_type: str, locale: str) -> str:
         """The description (in the locale's language); a RouterError when the model fails."""
         uri = f"data:{mime_type};base64,{base64.b64encode(image).decode('ascii')}"

@@ -17,7 +17,7 @@ from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.providers.base import ImageOptions
-from bot.services.sql import insert_for
+from bot.services.image_rows import insert_image_rows
 from models import Generation, GenerationImage, JobKind, OriginalImage
 
 
@@ -75,11 +75,8 @@ class GalleryService:
             return
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            user_id = await session.scalar(select(Generation.user_id).where(Generation.id == generation_id))
             rows: list[dict[str, Any]] = [
                 {
-                    "generation_id": generation_id,
-                    "user_id": user_id,
                     "position": image.position,
                     "chat_id": image.chat_id,
                     "message_id": image.message_id,
@@ -93,8 +90,7 @@ class GalleryService:
                 }
                 for image in images
             ]
-            statement = insert_for(session, GenerationImage).values(rows)
-            await session.execute(statement.on_conflict_do_nothing(index_elements=["generation_id", "position"]))
+            await insert_image_rows(session, GenerationImage, generation_id, rows)
 
     async def result(self, generation_id: int) -> StoredResult | None:
         """The generation and its stored images (none if they were never stored or were cleared)."""

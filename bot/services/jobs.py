@@ -32,6 +32,7 @@ from bot.services.generation import (
     GenerationResult,
     check_request,
 )
+from bot.services.held import held_by
 from bot.services.quota import QuotaService, QuotaStatus
 from models import ACTIVE, UNFINISHED, Generation, GenerationStatus, JobKind, User
 
@@ -264,13 +265,7 @@ class GenerationJobs:
         """Extend the lease; False when another worker has taken the job (this one must stop)."""
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(Generation)
-                .where(
-                    Generation.id == generation_id,
-                    Generation.lease_owner == owner,
-                    Generation.status == GenerationStatus.RUNNING,
-                )
-                .values(lease_until=self._clock.now() + lease)
+                update(Generation).where(held_by(generation_id, owner)).values(lease_until=self._clock.now() + lease)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -279,12 +274,7 @@ class GenerationJobs:
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Generation)
-                .where(
-                    Generation.id == generation_id,
-                    Generation.lease_owner == owner,
-                    Generation.status == GenerationStatus.RUNNING,
-                    Generation.sent_message_id.is_(None),
-                )
+                .where(held_by(generation_id, owner), Generation.sent_message_id.is_(None))
                 .values(
                     status=GenerationStatus.QUEUED,
                     lease_owner=None,

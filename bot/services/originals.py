@@ -17,8 +17,8 @@ from sqlalchemy import delete, select, update
 
 from bot.clock import Clock
 from bot.db import SessionFactory
-from bot.services.sql import insert_for
-from models import Generation, OriginalImage
+from bot.services.image_rows import insert_image_rows
+from models import OriginalImage
 
 PURGE_EVERY_SECONDS = 3600.0  # bytes are kept for days: an hourly purge is plenty
 
@@ -61,11 +61,8 @@ class OriginalsService:
             return 0
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            user_id = await session.scalar(select(Generation.user_id).where(Generation.id == generation_id))
             rows: list[dict[str, Any]] = [
                 {
-                    "generation_id": generation_id,
-                    "user_id": user_id,
                     "position": image.position,
                     "mime_type": image.mime_type[:32],
                     "data": image.data,
@@ -74,8 +71,7 @@ class OriginalsService:
                 }
                 for image in wanted
             ]
-            statement = insert_for(session, OriginalImage).values(rows)
-            await session.execute(statement.on_conflict_do_nothing(index_elements=["generation_id", "position"]))
+            await insert_image_rows(session, OriginalImage, generation_id, rows)
         return len(rows)
 
     async def of(self, generation_id: int) -> dict[int, Original]:

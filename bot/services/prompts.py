@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from bot.catalog import ModelId
 from bot.db import SessionFactory
 from bot.providers.base import ImageOptions
+from bot.services.held import held_by
 from models import Generation, GenerationStatus, JobKind, User
 
 
@@ -54,13 +55,7 @@ class PromptRecords:
         """Store what the job works from; only by the worker holding the job (False otherwise)."""
         async with self._sessions.begin() as session:
             result = await session.execute(
-                update(Generation)
-                .where(
-                    Generation.id == generation_id,
-                    Generation.lease_owner == owner,
-                    Generation.status == GenerationStatus.RUNNING,
-                )
-                .values(prompt_used=text)
+                update(Generation).where(held_by(generation_id, owner)).values(prompt_used=text)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -96,7 +96,7 @@ from bot.web.middleware import UpdateCounter
 from bot.web.openai_api import OpenAIApi, add_openai_api
 from bot.web.server import add_webhook, build_web_app, serve
 from bot.worker import Worker
-from bot.workflow import WorkflowData
+from bot.workflow import DispatcherData, WorkflowData
 from handlers import build_routers
 from keyboards.menu import menu_texts
 
@@ -359,16 +359,15 @@ def create_storage(settings: Settings) -> BaseStorage:
 
 
 def create_dispatcher(services: Services, i18n: I18n | None = None) -> Dispatcher:
-    dp = Dispatcher(storage=create_storage(services.settings), **services.workflow_data())
     i18n = i18n or create_i18n()
+    inflight = InFlight()
+    data: DispatcherData = {**services.workflow_data(), "i18n_core": i18n, "inflight": inflight}
+    dp = Dispatcher(storage=create_storage(services.settings), **data)
     flood = services.coordination.flood
     if flood is not None:  # first: a flood is dropped before any other work
         dp.update.outer_middleware(FloodMiddleware(flood, services.settings.admin_ids, i18n))
-    inflight = InFlight()
-    dp["inflight"] = inflight
     dp.update.outer_middleware(inflight)
     dp.update.outer_middleware(UserMiddleware(services.users))
-    dp["i18n_core"] = i18n
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(BanMiddleware(services.bans))
     dp.update.outer_middleware(BulkUpdates(menu_texts(i18n)))  # after the ban: a banned user sees nothing
@@ -462,9 +461,8 @@ async def _delete_webhook(bot: Bot) -> None:
             delay = min(delay * 2, 60.0)
 
 
-async def on_shutdown(dispatcher: Dispatcher, broadcaster: Broadcaster, settings: Settings) -> None:
+async def on_shutdown(inflight: InFlight, broadcaster: Broadcaster, settings: Settings) -> None:
     """Updates being handled get the grace period; they only validate, reserve and enqueue."""
-    inflight: InFlight = dispatcher["inflight"]
     await inflight.drain(settings.shutdown_grace)
     await broadcaster.stop()
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from aiogram.utils.i18n import I18n
+
 from bot.broadcast import Broadcaster
 from bot.clock import Clock
 from bot.config import Settings
+from bot.middlewares.inflight import InFlight
 from bot.queue import JobQueue
 from bot.services.api_keys import ApiKeyService
 from bot.services.audience import AudienceService
@@ -52,3 +55,12 @@ class WorkflowData(TypedDict):
     private_chats: PrivateChats
     api_keys: ApiKeyService
     originals: OriginalsService
+
+
+class DispatcherData(WorkflowData):
+    """Everything the Dispatcher carries: the services plus what `create_dispatcher` makes per
+    dispatcher (the translator error handlers need outside the locale middleware, and the in-flight
+    tracker shutdown drains)."""
+
+    i18n_core: I18n
+    inflight: InFlight

@@ -26,7 +26,8 @@ class PrivateChatMiddleware(BaseMiddleware):
             isinstance(event, Message)
             and event.chat.type == ChatType.PRIVATE
             and event.from_user is not None
-            and data.get("user") is not None
+            and (user := data.get("user")) is not None
+            and not user.private_chat  # stamped already: the row read for this update says so
         ):
             try:
                 await self._chats.note(event.from_user.id)

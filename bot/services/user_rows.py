@@ -70,6 +70,7 @@ class UserRows:
             blocked_bot=user.blocked_bot,
             is_config_admin=user.id in self.admin_ids,
             created_at=user.created_at,
+            private_chat=user.private_chat_at is not None,
         )
 
 

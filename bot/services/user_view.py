@@ -38,6 +38,7 @@ class UserView:
     blocked_bot: bool
     is_config_admin: bool
     created_at: datetime
+    private_chat: bool = False  # has written to the bot in private (inline mode may upload there)
 
     @property
     def display_name(self) -> str:

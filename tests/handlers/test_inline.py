@@ -19,6 +19,7 @@ from bot.levels import Level
 from bot.recovery import Recovery
 from models import Generation, User
 from tests.fakes.telegram import FakeUser
+from tests.sql_trace import statements
 
 ANN = FakeUser(id=701, first_name="Ann")
 BotFactory = Callable[..., Any]
@@ -183,3 +184,15 @@ async def test_only_a_private_message_opens_the_way_for_uploads(make_bot: BotFac
         user = await s.get(User, ANN.id)
         assert user is not None and user.private_chat_at is not None
     await choose(b, ANN, "a fox")  # offered now
+
+
+async def test_a_user_stamped_before_costs_no_write_in_a_fresh_process(make_bot: BotFactory) -> None:
+    """The stamp is read with the user row on every update: a message from someone stamped earlier
+    (by another instance, or before a restart) takes no write transaction for it."""
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "hello"))
+    b.services.users.rows.cache.drop(ANN.id)
+    b.services.private_chats._stamped.clear()  # a new process remembers no stamp of its own
+    with statements(b.services.engine) as seen:
+        await b.feed(b.tg.message(ANN, "/help"))
+    assert not [sql for sql in seen if "private_chat_at=" in sql.replace(" ", "") and "UPDATE" in sql]

@@ -47,6 +47,4 @@ class ApiResults:
             return settled, False
         await self._files.store_results(job.id, [(image.data, image.mime_type) for image in result.images])
         made = len(result.images)
-        marked = await self._jobs.mark_sent(job.id, owner, STORED, delivered=made)
-        settled = await self._jobs.finish(job.id, owner, GenerationStatus.DELIVERED, result, delivered=made)
-        return settled, marked
+        return await self._jobs.settle_sent(job.id, owner, STORED, result, delivered=made)

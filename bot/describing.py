@@ -56,7 +56,7 @@ class DescribeRunner:
 
     async def run(self, job: JobView, owner: str) -> Settled | None:
         """Describe and deliver, or refund and say why; None when the lease moved to another worker."""
-        text = await self._records.used(job.id)
+        text = job.prompt_used  # described already (the description is stored before it is sent)
         if text is None:
             try:
                 text = await self._describe(job)
@@ -97,8 +97,7 @@ class DescribeRunner:
             if settled is not None and not isinstance(exc, TelegramForbiddenError):
                 await self._clear_status(job)
             return settled
-        await self._jobs.mark_sent(job.id, owner, sent.message_id, delivered=1)
-        settled = await self._jobs.finish(job.id, owner, GenerationStatus.DELIVERED, None, delivered=1)
+        settled, _marked = await self._jobs.settle_sent(job.id, owner, sent.message_id, None, delivered=1)
         await self._clear_status(job)
         return settled
 

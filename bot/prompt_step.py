@@ -31,9 +31,8 @@ class PromptStep:
         """The prompt to generate from: stored, rewritten (and stored), or the user's own."""
         if job.kind is not JobKind.GENERATE or job.user_id is None or not _in_chat(job):
             return job.prompt
-        stored = await self._records.used(job.id)
-        if stored is not None:
-            return stored
+        if job.prompt_used is not None:  # read with the claimed row: a resumed job asks no one again
+            return job.prompt_used
         if not self._helper.available or self._blocked.match(job.prompt) is not None:
             return job.prompt
         if not await self._records.enabled(job.user_id):

@@ -43,6 +43,7 @@ from aiogram.methods import (
 from aiogram.methods.base import Response, TelegramType
 
 from bot.coordination.ratelimit import SendRateLimiter
+from bot.response_types import PinnedResponseTypes
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class SendRateMiddleware(BaseRequestMiddleware):
 
 def create_bot(token: str, api_url: str, *, rate_limiter: SendRateLimiter | None = None, **session_kwargs: Any) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), **session_kwargs)
+    session.middleware(PinnedResponseTypes())  # keeps pydantic's parsed-response models cached
     session.middleware(RetryAfterMiddleware())
     if rate_limiter is not None:
         session.middleware(SendRateMiddleware(rate_limiter))  # inside the retry: a repeat is a send too

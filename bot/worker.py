@@ -2,8 +2,8 @@
 
 It knows no Dispatcher: a Bot to send with (through `Delivery`), the services, and the row.
 
-Delivery window: the image is sent first and its message id written right after (`mark_sent`,
-which in the same write releases the units of images that did not reach the user).
+Delivery window: the image is sent first and its message id written right after (`settle_sent`,
+which in the same write releases the units of images that did not reach the user and closes the job).
 A crash between the two (milliseconds) is the one case where a job can run again and the user get
 the image twice; it is never lost and never charged twice. Once the message id is written, the job
 is never run again or refunded.
@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from bot.alerts import RefusalAlerts
@@ -36,7 +36,7 @@ from bot.queue import JobQueue
 from bot.services.audience import AudienceService
 from bot.services.gallery import GalleryService
 from bot.services.generation import FailureReason, GenerationFailed, GenerationResult, GenerationService
-from bot.services.jobs import GenerationJobs, JobView, Settled
+from bot.services.jobs import GenerationJobs, JobView, KeepStep, Settled
 from bot.services.originals import OriginalsService
 from bot.services.quota import QuotaService
 from bot.web.metrics import Metrics
@@ -292,11 +292,15 @@ class Worker:
         if sent.first is None:
             return await self._undelivered(job, result, sent), False
         delivered = len(sent.message_ids)
-        # Units of images that did not go are released here, with the proof of the ones that did.
-        marked = await self._jobs.mark_sent(job.id, self.owner, sent.first, delivered=delivered)
-        if marked:
-            await self._keep(job, result, sent, upscale, prompt_used not in (None, job.prompt))
-        settled = await self._jobs.finish(job.id, self.owner, GenerationStatus.DELIVERED, result, delivered=delivered)
+        # One write records the delivery, releases the units of images that did not go, keeps what the
+        # buttons and /history need, and closes the job.
+        keep = self._keep_steps(job, result, sent)
+        settled, marked = await self._jobs.settle_sent(
+            job.id, self.owner, sent.first, result, delivered=delivered, keep=keep
+        )
+        if marked and delivered > 1:  # several images get their buttons once their file ids are kept
+            helped = prompt_used not in (None, job.prompt)
+            await self._delivery.result_buttons(job, delivered, upscale=upscale, original_prompt=helped)
         await self._delivery.clear_status(job.chat_id, job.status_message_id)
         if sent.failure is not None and not sent.blocked:
             log.warning("generation %s: %d of %d image(s) not delivered (%s)", job.id, made - delivered, made,
@@ -304,26 +308,27 @@ class Worker:
             await self._delivery.partly_delivered(job, made - delivered)
         return settled, marked
 
-    async def _keep(
-        self, job: JobView, result: GenerationResult, sent: Sent, upscale: bool, helped: bool = False
-    ) -> None:
-        """Store the file ids the buttons and /history use; several images get their buttons now.
-        The job is delivered already: a failure here is logged, never a reason to run it again."""
+    def _keep_steps(self, job: JobView, result: GenerationResult, sent: Sent) -> list[KeepStep]:
+        """The file ids the buttons and /history use, and the untouched originals for 📎 Original."""
         gallery, originals = self._gallery, self._originals
+        steps = []
         if gallery is not None:
-            await _best_effort(
-                job.id,
-                "images not kept for buttons and /history",
-                lambda: gallery.record(job.id, kept_images(sent.messages, result)),
+            images = kept_images(sent.messages, result)
+            steps.append(
+                KeepStep(
+                    "images not kept for buttons and /history",
+                    lambda session: gallery.record(job.id, images, session=session),
+                )
             )
         if originals is not None:
-            await _best_effort(
-                job.id,
-                "originals not kept for 📎 Original",
-                lambda: originals.keep(job.id, originals_to_keep(sent.messages, result)),
+            files = originals_to_keep(sent.messages, result)
+            steps.append(
+                KeepStep(
+                    "originals not kept for 📎 Original",
+                    lambda session: originals.keep(job.id, files, session=session),
+                )
             )
-        if len(sent.message_ids) > 1:
-            await self._delivery.result_buttons(job, len(sent.message_ids), upscale=upscale, original_prompt=helped)
+        return steps
 
     async def _undelivered(self, job: JobView, result: GenerationResult, sent: Sent) -> Settled | None:
         """Nothing reached the chat: every unit comes back, and the user hears it was Telegram."""
@@ -376,13 +381,3 @@ class Worker:
         if settled.status is GenerationStatus.FAILED:
             await self._delivery.given_up(settled)
         await self._queue.enqueue_many(settled.promoted)
-
-
-async def _best_effort(generation_id: int, what: str, step: Callable[[], Awaitable[object]]) -> None:
-    """Run a step after delivery; its failure is logged, never a reason to run the job again."""
-    try:
-        await step()
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        log.warning("generation %s: %s (%s)", generation_id, what, type(exc).__name__)

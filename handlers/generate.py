@@ -21,10 +21,9 @@ from bot.prompt_flags import FlagError, parse_prompt
 from bot.providers.base import ImageOptions
 from bot.queue import JobQueue
 from bot.services.jobs import GenerationJobs, SubmitStatus, Submitted
-from bot.services.preferences import PreferenceService
 from bot.services.users import UserService, UserView
 from bot.texts import format_reset, level_name, model_title
-from handlers.shared import fresh_user, pickable_model
+from handlers.shared import fresh_prompter, pickable_model
 from keyboards.menu import GENERATE, MenuButton
 from keyboards.picker import ModelPick, model_picker
 from models import JobKind
@@ -86,7 +85,6 @@ async def on_prompt(
     queue: JobQueue,
     clock: Clock,
     state: FSMContext,
-    preferences: PreferenceService,
     raw_state: str | None = None,
 ) -> None:
     """Validate, reserve and queue; the worker does the rest. Answers within milliseconds."""
@@ -97,9 +95,10 @@ async def on_prompt(
     except FlagError as exc:
         await message.answer(flag_hint(exc))
         return
-    fresh = await fresh_user(users, user)  # waits for the bulk gate: a crowd of prompts costs commands nothing
-    if fresh is None:
+    found = await fresh_prompter(users, user)  # waits for the bulk gate: a crowd of prompts costs commands nothing
+    if found is None:
         return
+    fresh, preferences = found
     await queue_prompt(
         bot,
         message.chat.id,
@@ -109,7 +108,7 @@ async def on_prompt(
         jobs=jobs,
         queue=queue,
         clock=clock,
-        options=(await preferences.get(fresh.id)).options(parsed.overrides),  # the flags win over /settings
+        options=preferences.options(parsed.overrides),  # the flags win over /settings
     )
 
 

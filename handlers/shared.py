@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import MODELS, ModelId, ModelSpec
+from bot.services.preferences import Preferences
 from bot.services.users import UserService, UserView
 from bot.texts import level_name
 
@@ -40,7 +41,19 @@ async def fresh_user(users: UserService, user: UserView) -> UserView | None:
     middleware's view may come from the cache); None when they are gone or banned meanwhile (then the
     cache forgets them, and the next update says so). This read waits for the bulk gate."""
     fresh = await users.get(user.id)
+    return _usable(users, user.id, fresh)
+
+
+async def fresh_prompter(users: UserService, user: UserView) -> tuple[UserView, Preferences] | None:
+    """`fresh_user` with their /settings, read in the same query (a typed prompt needs both)."""
+    found = await users.get_with_preferences(user.id)
+    if _usable(users, user.id, found[0] if found is not None else None) is None:
+        return None
+    return found
+
+
+def _usable(users: UserService, user_id: int, fresh: UserView | None) -> UserView | None:
     if fresh is None or fresh.is_banned:
-        users.forget(user.id)
+        users.forget(user_id)
         return None
     return fresh

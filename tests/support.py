@@ -81,8 +81,7 @@ async def run_job(
     assert isinstance(job, JobView), job
     outcome = await generation.generate(job.request)
     if isinstance(outcome, GenerationResult):
-        await jobs.mark_sent(job.id, owner, 1000 + job.id)
-        settled = await jobs.finish(job.id, owner, GenerationStatus.DELIVERED, outcome, delivered=len(outcome.images))
+        settled, _ = await jobs.settle_sent(job.id, owner, 1000 + job.id, outcome, delivered=len(outcome.images))
     else:
         settled = await jobs.finish(job.id, owner, GenerationStatus.FAILED, outcome)
     assert settled is not None

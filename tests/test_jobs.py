@@ -3,18 +3,22 @@ never run by two workers at once, never lost to a crash."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.catalog import ModelId
 from bot.clock import ManualClock
 from bot.db import SessionFactory
 from bot.levels import Level
 from bot.providers.base import ErrorKind, ImageOptions
+from bot.services.gallery import GalleryService, SentImage
 from bot.services.generation import GenerationService
-from bot.services.jobs import GenerationJobs, JobView, Settled, SubmitStatus
+from bot.services.jobs import GenerationJobs, JobView, KeepStep, Settled, SubmitStatus
 from bot.services.quota import QuotaService
 from bot.services.users import Profile, UserService
 from models import Generation, GenerationStatus
@@ -190,7 +194,8 @@ async def test_embedded_start_up_resumes_young_jobs_and_refunds_old_ones(
     delivered = await jobs.submit(**_ask(9))
     sent = await jobs.claim("dead-process", LEASE, preferred=delivered.generation_id)
     assert isinstance(sent, JobView)
-    await jobs.mark_sent(sent.id, "dead-process", 555)  # the image went out; the last write did not
+    async with sessions.begin() as s:  # a row an older version left: the message id written, not the close
+        await s.execute(update(Generation).where(Generation.id == sent.id).values(sent_message_id=555))
 
     result = await jobs.recover(take_over=True)
     assert result.requeued == [young.generation_id]
@@ -236,3 +241,48 @@ async def test_a_waiting_job_with_nothing_ahead_of_it_is_queued_by_the_sweep(
         await s.execute(update(Generation).where(Generation.id == first.generation_id).values(status="delivered"))
     assert (await jobs.recover(take_over=False)).requeued == [second.generation_id]
     assert (await _row(sessions, second.generation_id or 0)).status == GenerationStatus.QUEUED
+
+
+async def _settle_with_a_failing_step(
+    sessions: SessionFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A keep step that wrote and then failed is rolled back to its savepoint; the delivery, the
+    release of the unit of the image that did not go, and the other step are written."""
+    jobs, quota = await _jobs(sessions, clock)
+    submitted = await jobs.submit(**_ask(options=ImageOptions(count=2)))
+    job = await jobs.claim("w1", LEASE, preferred=submitted.generation_id)
+    assert isinstance(job, JobView)
+    gallery = GalleryService(sessions, clock)
+    image = SentImage(position=0, chat_id=7, message_id=321, kind="photo", file_id="f0", file_unique_id="u0")
+
+    async def half_written(session: AsyncSession) -> None:
+        await session.execute(update(Generation).where(Generation.id == job.id).values(prompt_used="half"))
+        raise RuntimeError("disk full")
+
+    steps = [
+        KeepStep("the broken one", half_written),
+        KeepStep("images not kept", lambda session: gallery.record(job.id, [image], session=session)),
+    ]
+    with caplog.at_level(logging.WARNING, "bot.services.jobs"):
+        settled, marked = await jobs.settle_sent(job.id, "w1", 321, None, delivered=1, keep=steps)
+    assert marked and settled is not None and settled.status is GenerationStatus.DELIVERED
+    row = await _row(sessions, job.id)
+    assert (row.status, row.sent_message_id, row.units, row.prompt_used) == (GenerationStatus.DELIVERED, 321, 1, None)
+    assert (await quota.status(7, Level.USER)).used == 1  # two reserved, one delivered
+    stored = await gallery.result(job.id)
+    assert stored is not None and [i.file_id for i in stored.images] == ["f0"]
+    assert [r.getMessage() for r in caplog.records] == [f"generation {job.id}: the broken one (RuntimeError)"]
+    # Recorded once: a second settle (a confused worker) finds the lease gone and changes nothing.
+    assert await jobs.settle_sent(job.id, "w1", 999, None, delivered=1) == (None, False)
+
+
+async def test_settling_a_delivery_keeps_what_it_can_in_one_transaction_sqlite(
+    sessions: SessionFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _settle_with_a_failing_step(sessions, clock, caplog)
+
+
+async def test_settling_a_delivery_keeps_what_it_can_in_one_transaction_postgres(
+    pg_sessions: SessionFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _settle_with_a_failing_step(pg_sessions, clock, caplog)

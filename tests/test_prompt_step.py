@@ -41,6 +41,12 @@ async def _setup(sessions: SessionFactory, clock: ManualClock) -> tuple[Generati
     return jobs, PromptRecords(sessions)
 
 
+async def _stored(jobs: GenerationJobs, generation_id: int) -> str | None:
+    job = await jobs.find(generation_id)
+    assert job is not None
+    return job.prompt_used
+
+
 async def _claimed(jobs: GenerationJobs, prompt: str, owner: str = "w1") -> JobView:
     submitted = await jobs.submit(user_id=7, chat_id=7, level=Level.USER, prompt=prompt, model=ModelId.GEMINI_FLASH)
     assert submitted.generation_id is not None
@@ -57,7 +63,7 @@ async def test_a_job_taken_again_reuses_the_stored_rewrite(
     step = PromptStep(records, PromptHelper(RouterChat("hf_x", router.url), MODEL, 5))
     job = await _claimed(jobs, "рыжая лиса")
     assert await step.prompt_for(job, "w1") == "A red fox in deep snow"
-    assert await records.used(job.id) == "A red fox in deep snow"
+    assert (await _stored(jobs, job.id)) == "A red fox in deep snow"
     # The worker dies; the job is put back and another worker takes it: the model is not asked again.
     assert await jobs.put_back(job.id, "w1")
     again = await jobs.claim("w2", LEASE, preferred=job.id)
@@ -81,4 +87,4 @@ async def test_switch_off_word_list_and_a_stale_worker(
 
     other = await _claimed(jobs, "кот")
     assert await PromptStep(records, helper).prompt_for(other, "someone-else") == "A red fox in deep snow"
-    assert await records.used(other.id) is None  # only the lease holder writes the row
+    assert await _stored(jobs, other.id) is None  # only the lease holder writes the row

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.catalog import ModelId
 from bot.clock import Clock
@@ -69,28 +70,35 @@ class GalleryService:
         self._sessions = sessions
         self._clock = clock
 
-    async def record(self, generation_id: int, images: list[SentImage]) -> None:
-        """Store what Telegram accepted; a second record of the same image (a re-run) changes nothing."""
+    async def record(self, generation_id: int, images: list[SentImage], *, session: AsyncSession | None = None) -> None:
+        """Store what Telegram accepted; a second record of the same image (a re-run) changes nothing.
+        `session`: write in the caller's transaction (the worker's settling write) instead of one's own."""
         if not images:
             return
+        if session is not None:
+            await self._insert(session, generation_id, images)
+            return
+        async with self._sessions.begin() as own:
+            await self._insert(own, generation_id, images)
+
+    async def _insert(self, session: AsyncSession, generation_id: int, images: list[SentImage]) -> None:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            rows: list[dict[str, Any]] = [
-                {
-                    "position": image.position,
-                    "chat_id": image.chat_id,
-                    "message_id": image.message_id,
-                    "kind": image.kind,
-                    "file_id": image.file_id,
-                    "file_unique_id": image.file_unique_id,
-                    "seed": image.seed,
-                    "width": image.width,
-                    "height": image.height,
-                    "created_at": now,
-                }
-                for image in images
-            ]
-            await insert_image_rows(session, GenerationImage, generation_id, rows)
+        rows: list[dict[str, Any]] = [
+            {
+                "position": image.position,
+                "chat_id": image.chat_id,
+                "message_id": image.message_id,
+                "kind": image.kind,
+                "file_id": image.file_id,
+                "file_unique_id": image.file_unique_id,
+                "seed": image.seed,
+                "width": image.width,
+                "height": image.height,
+                "created_at": now,
+            }
+            for image in images
+        ]
+        await insert_image_rows(session, GenerationImage, generation_id, rows)
 
     async def result(self, generation_id: int) -> StoredResult | None:
         """The generation and its stored images (none if they were never stored or were cleared)."""

@@ -2,7 +2,8 @@
 
 `submit` (front end) checks level and limit, reserves the units and writes the row in one
 transaction. `claim` (worker) takes the most deserving queued job under a lease that the worker
-renews while it runs; `finish` closes it, releasing every unit that did not become a delivered
+renews while it runs; `settle_sent` closes a delivered job in the same write that records its
+message id, `finish` closes any other; both release every unit that did not become a delivered
 image, and only if the worker still holds the lease (a worker that lost it cannot settle twice).
 `recover` puts jobs whose holder died back on the queue, and refunds only those too old to resume.
 Nothing here knows Telegram.
@@ -11,6 +12,7 @@ Nothing here knows Telegram.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -86,6 +88,7 @@ class JobView:
     input_file_id: str | None = None  # Telegram file_id of the photo an edit, upscale or describe works on
     inline_message_id: str | None = None  # inline mode: the message the image replaces (bot/inline_delivery.py)
     source: str = "telegram"  # "api": the images go to the result store (bot/services/api_files.py), not a chat
+    prompt_used: str | None = None  # fixed for this job already (prompt help's rewrite, or the user's own words)
 
     @property
     def request(self) -> GenerationRequest:
@@ -105,6 +108,14 @@ class Settled:
     released: int
     promoted: list[int] = field(default_factory=list)
     inline_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeepStep:
+    """Something stored with a delivery, in its settling transaction (see `settle_sent`)."""
+
+    failed: str  # what the log says when it could not be stored
+    write: Callable[[AsyncSession], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,23 +296,44 @@ class GenerationJobs:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def mark_sent(self, generation_id: int, owner: str, message_id: int, *, delivered: int | None = None) -> bool:
-        """Recorded the moment Telegram accepted the images: from here on the job is never refunded or re-run.
+    async def settle_sent(
+        self,
+        generation_id: int,
+        owner: str,
+        message_id: int,
+        outcome: GenerationResult | None,
+        *,
+        delivered: int,
+        keep: Sequence[KeepStep] = (),
+    ) -> tuple[Settled | None, bool]:
+        """Telegram accepted the images: record the message id and close the job, in one write.
 
-        `delivered` images went out: the units of the others are released in this same write, so the
-        row charges exactly what reached the user even if the final write (or the process) fails next.
-        False when another worker holds the job or it was recorded already.
+        From this write on the job is never refunded or re-run; the units of images that did not go
+        out are released in it. `keep` steps store what the result buttons and /history need in the
+        same transaction, each under a savepoint: one that fails is logged and dropped, never a reason
+        to lose the record of a delivery. Returns what was settled and whether this worker recorded the
+        delivery; (None, False) when another worker holds the job (it settles it).
         """
         async with self._sessions.begin() as session:
             row = await session.get(Generation, generation_id, with_for_update=True)
-            if row is None or row.lease_owner != owner or row.sent_message_id is not None:
-                return False
-            row.sent_message_id = message_id
-            unused = row.units - delivered if delivered is not None else 0
-            if unused > 0 and row.user_id is not None and row.quota_day is not None:
-                await self._quota.release(row.user_id, row.quota_day, unused, session=session)
-                row.units -= unused
-            return True
+            if row is None or row.lease_owner != owner or row.status != GenerationStatus.RUNNING:
+                log.warning("generation %s: lease lost before recording the delivery; left to its new holder",
+                            generation_id)  # fmt: skip
+                return None, False
+            marked = row.sent_message_id is None
+            if marked:
+                await self._mark(session, row, message_id, delivered)
+            if outcome is not None:
+                _record_outcome(row, outcome)
+            settled = await self._close(session, row, GenerationStatus.DELIVERED, None, delivered)
+            # After the close is flushed: a step rolled back to its savepoint cannot undo any of it.
+            for step in keep:
+                try:
+                    async with session.begin_nested():
+                        await step.write(session)
+                except Exception as exc:  # the delivery is recorded whatever happens to the extras
+                    log.warning("generation %s: %s (%s)", generation_id, step.failed, type(exc).__name__)
+            return settled, marked
 
     async def finish(
         self,
@@ -320,12 +352,7 @@ class GenerationJobs:
                 log.warning("generation %s: lease lost before finishing; left to its new holder", generation_id)
                 return None
             if outcome is not None:
-                row.attempts = [a.to_dict() for a in outcome.attempts]
-                row.latency_ms = outcome.latency_ms
-            if isinstance(outcome, GenerationResult):
-                row.provider = outcome.first.provider
-                row.model_used = outcome.first.model
-                row.fallback = outcome.fallback_used
+                _record_outcome(row, outcome)
             if isinstance(outcome, GenerationFailed):
                 error_class = error_class or outcome.error_class
                 refusal = outcome.refusal if status is GenerationStatus.REFUSED else None
@@ -531,6 +558,14 @@ class GenerationJobs:
             query = query.order_by(*order)
         return (await session.execute(query)).scalar_one_or_none()
 
+    async def _mark(self, session: AsyncSession, row: Generation, message_id: int, delivered: int | None) -> None:
+        """The sent message id, and the units of images that did not go out released."""
+        row.sent_message_id = message_id
+        unused = row.units - delivered if delivered is not None else 0
+        if unused > 0 and row.user_id is not None and row.quota_day is not None:
+            await self._quota.release(row.user_id, row.quota_day, unused, session=session)
+            row.units -= unused
+
     async def _close(
         self,
         session: AsyncSession,
@@ -598,6 +633,16 @@ class GenerationJobs:
         return promoted
 
 
+def _record_outcome(row: Generation, outcome: GenerationResult | GenerationFailed) -> None:
+    """What the chain did: every attempt, the latency, and for a result who made it."""
+    row.attempts = [a.to_dict() for a in outcome.attempts]
+    row.latency_ms = outcome.latency_ms
+    if isinstance(outcome, GenerationResult):
+        row.provider = outcome.first.provider
+        row.model_used = outcome.first.model
+        row.fallback = outcome.fallback_used
+
+
 def _options_dict(options: ImageOptions) -> dict[str, Any]:
     return {k: v for k, v in asdict(options).items() if v is not None}
 
@@ -622,4 +667,5 @@ def _view(row: Generation) -> JobView:
         input_file_id=row.input_file_id,
         inline_message_id=row.inline_message_id,
         source=row.source,
+        prompt_used=row.prompt_used,
     )

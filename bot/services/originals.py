@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db import SessionFactory
@@ -53,25 +54,31 @@ class OriginalsService:
     def enabled(self) -> bool:
         return self._keep > timedelta(0)
 
-    async def keep(self, generation_id: int, images: Sequence[NewOriginal]) -> int:
+    async def keep(
+        self, generation_id: int, images: Sequence[NewOriginal], *, session: AsyncSession | None = None
+    ) -> int:
         """Store the bytes (none when ORIGINALS_DAYS is 0; an image over PROVIDER_MAX_BYTES is skipped);
-        a second store of the same image (a re-run job) changes nothing. Returns how many were offered."""
+        a second store of the same image (a re-run job) changes nothing. Returns how many were offered.
+        `session`: write in the caller's transaction (the worker's settling write) instead of one's own."""
         wanted = [image for image in images if len(image.data) <= self._max_bytes]
         if not self.enabled or not wanted:
             return 0
         now = self._clock.now()
-        async with self._sessions.begin() as session:
-            rows: list[dict[str, Any]] = [
-                {
-                    "position": image.position,
-                    "mime_type": image.mime_type[:32],
-                    "data": image.data,
-                    "created_at": now,
-                    "expires_at": now + self._keep,
-                }
-                for image in wanted
-            ]
+        rows: list[dict[str, Any]] = [
+            {
+                "position": image.position,
+                "mime_type": image.mime_type[:32],
+                "data": image.data,
+                "created_at": now,
+                "expires_at": now + self._keep,
+            }
+            for image in wanted
+        ]
+        if session is not None:
             await insert_image_rows(session, OriginalImage, generation_id, rows)
+        else:
+            async with self._sessions.begin() as own:
+                await insert_image_rows(own, OriginalImage, generation_id, rows)
         return len(rows)
 
     async def of(self, generation_id: int) -> dict[int, Original]:

@@ -69,8 +69,7 @@ class PreferenceService:
 
     async def get(self, user_id: int) -> Preferences:
         async with self._sessions() as session:
-            row = await session.get(UserPreferences, user_id)
-            return _view(row) if row is not None else DEFAULTS
+            return stored(await session.get(UserPreferences, user_id))
 
     async def update(self, user_id: int, **changes: Any) -> Preferences:
         """Set some settings (the rest keep their values); returns the settings as they now stand."""
@@ -87,13 +86,16 @@ class PreferenceService:
             await session.execute(stmt)
             row = await session.get(UserPreferences, user_id, populate_existing=True)
             assert row is not None
-            return _view(row)
+            return stored(row)
 
     async def reset(self, user_id: int) -> Preferences:
         return await self.update(user_id, **{f.name: getattr(DEFAULTS, f.name) for f in fields(Preferences)})
 
 
-def _view(row: UserPreferences) -> Preferences:
+def stored(row: UserPreferences | None) -> Preferences:
+    """The view of a user's row (None: they never changed a setting, so the defaults)."""
+    if row is None:
+        return DEFAULTS
     return replace(
         DEFAULTS,
         aspect_ratio=row.aspect_ratio,

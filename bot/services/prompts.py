@@ -47,10 +47,6 @@ class PromptRecords:
 
     # --- per job --------------------------------------------------------------------------------
 
-    async def used(self, generation_id: int) -> str | None:
-        async with self._sessions() as session:
-            return await session.scalar(select(Generation.prompt_used).where(Generation.id == generation_id))
-
     async def record(self, generation_id: int, owner: str, text: str) -> bool:
         """Store what the job works from; only by the worker holding the job (False otherwise)."""
         async with self._sessions.begin() as session:

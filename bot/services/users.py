@@ -11,11 +11,12 @@ from bot.catalog import ModelId
 from bot.clock import Clock
 from bot.db import SessionFactory
 from bot.levels import Level
+from bot.services.preferences import Preferences, stored
 from bot.services.sql import insert_for
 from bot.services.user_cache import UserViewCache
 from bot.services.user_rows import UserRows, changes_user
 from bot.services.user_view import Profile, UserView
-from models import User
+from models import User, UserPreferences
 
 MAX_USER_ID = 2**63 - 1  # BIGINT
 SEEN_REFRESH = timedelta(minutes=10)  # how stale last_seen_at may get before an update rewrites it
@@ -101,6 +102,18 @@ class UserService:
         async with self._sessions() as session:
             user = await session.get(User, user_id)
             return self.rows.view(user) if user else None
+
+    async def get_with_preferences(self, user_id: int) -> tuple[UserView, Preferences] | None:
+        """The user and their /settings in one read: a prompt needs both, fresh."""
+        async with self._sessions() as session:
+            found = (
+                await session.execute(
+                    select(User, UserPreferences)
+                    .outerjoin(UserPreferences, UserPreferences.user_id == User.id)
+                    .where(User.id == user_id)
+                )
+            ).first()
+            return (self.rows.view(found[0]), stored(found[1])) if found is not None else None
 
     async def find(self, ref: str) -> UserView | None:
         """Look a user up by numeric id or @username (case-insensitive)."""

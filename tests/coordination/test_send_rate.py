@@ -22,6 +22,7 @@ from aiogram.methods import (
 
 from bot.coordination.ratelimit import Bucket, MemorySendLimiter, SendRateLimiter, SendRates
 from bot.coordination.redis_ratelimit import RedisSendLimiter
+from bot.response_types import PinnedResponseTypes
 from bot.telegram import RetryAfterMiddleware, SendRateMiddleware, create_bot
 from tests.conftest import TOKEN
 from tests.coordination.conftest import RedisFactory
@@ -171,7 +172,8 @@ async def test_create_bot_paces_real_calls_inside_the_retry() -> None:
         bot = create_bot(TOKEN, tg.url, rate_limiter=MemorySendLimiter(SendRates.of(1000, 10, 2)))
         try:
             kinds = [type(m) for m in bot.session.middleware]
-            assert kinds == [RetryAfterMiddleware, SendRateMiddleware]  # outer first: a retried send waits again
+            # Outer first: a retried send waits again.
+            assert kinds == [PinnedResponseTypes, RetryAfterMiddleware, SendRateMiddleware]
             for i in range(5):
                 await bot.send_message(42, f"message {i}")
         finally:
@@ -183,4 +185,4 @@ async def test_create_bot_paces_real_calls_inside_the_retry() -> None:
 
 def test_create_bot_without_a_limiter_adds_none() -> None:
     bot = create_bot(TOKEN, "http://127.0.0.1:1")
-    assert [type(m) for m in bot.session.middleware] == [RetryAfterMiddleware]
+    assert [type(m) for m in bot.session.middleware] == [PinnedResponseTypes, RetryAfterMiddleware]

@@ -18,6 +18,7 @@ from bot.levels import Level
 from bot.web.metrics import Metrics
 from models import Generation, GenerationStatus
 from tests.fakes.telegram import FakeUser
+from tests.sql_trace import statements
 
 ANN = FakeUser(id=601, first_name="Ann")
 BotFactory = Callable[..., Any]
@@ -125,25 +126,25 @@ async def test_a_stopping_worker_takes_no_new_job(make_bot: BotFactory) -> None:
     assert await _statuses(b) == [GenerationStatus.QUEUED]  # left for another worker
 
 
-async def test_a_job_sent_then_taken_over_before_its_last_write_counts_as_delivered_once(
+async def test_a_job_taken_over_before_its_delivery_is_recorded_is_left_to_the_new_holder(
     make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lease lapsed between mark_sent and finish (a loaded machine) and another worker claimed the
-    job: that worker closes it as delivered without counting it; this one counts its delivery."""
+    """The lease lapsed while the photo was being sent (a loaded machine) and another worker claimed the
+    job: this worker records nothing and counts no delivery; the units stay reserved for the holder."""
     b = await make_bot()
     metrics = Metrics()
     worker = attach_worker(b.services, b.bot, create_i18n(), metrics=metrics)
     jobs = b.services.jobs
-    real_finish = jobs.finish
+    real_settle = jobs.settle_sent
 
     async def taken_over_first(generation_id: int, owner: str, *args: Any, **kwargs: Any) -> Any:
         async with b.services.sessions.begin() as session:  # what another worker's claim writes
             await session.execute(
                 update(Generation).where(Generation.id == generation_id).values(lease_owner="other-worker")
             )
-        return await real_finish(generation_id, owner, *args, **kwargs)
+        return await real_settle(generation_id, owner, *args, **kwargs)
 
-    monkeypatch.setattr(jobs, "finish", taken_over_first)
+    monkeypatch.setattr(jobs, "settle_sent", taken_over_first)
     await b.feed(b.tg.message(ANN, "a lighthouse"))
     assert len(b.tg.sent_photos(ANN.id)) == 1
     delivered = metrics.registry.get_sample_value(
@@ -152,5 +153,30 @@ async def test_a_job_sent_then_taken_over_before_its_last_write_counts_as_delive
     lost = metrics.registry.get_sample_value(
         "imagebot_generations_total", {"model": "gemini-flash", "provider": "gemini", "status": "lease_lost"}
     )
-    assert (delivered, lost) == (1.0, None)
+    assert (delivered, lost) == (None, 1.0)
     assert worker.owner != "other-worker"
+    async with b.services.sessions() as session:
+        row = (await session.execute(select(Generation))).scalar_one()
+    assert (row.status, row.lease_owner, row.sent_message_id, row.units) == (
+        GenerationStatus.RUNNING,
+        "other-worker",
+        None,
+        1,
+    )
+
+
+async def test_a_prompt_costs_five_write_transactions_and_two_reads(make_bot: BotFactory) -> None:
+    """The database budget of a typed prompt from a known user, front end and worker together:
+    reads: the user with their /settings, today's quota for the caption; writes: submit, the status
+    message id, claim, the lease renewed before sending, and the settling write (message id, close,
+    kept file ids and originals in one transaction)."""
+    b = await make_bot()
+    await b.feed(b.tg.message(ANN, "/start"))
+    with statements(b.services.engine) as seen:
+        await b.feed(b.tg.message(ANN, "a lighthouse"))
+    assert len(b.tg.sent_photos(ANN.id)) == 1
+    assert await _statuses(b) == [GenerationStatus.DELIVERED]
+    begins = [sql for sql in seen if sql.startswith("BEGIN")]
+    assert begins.count("BEGIN IMMEDIATE") == 5
+    assert begins.count("BEGIN") == 2
+    assert "user_preferences" in seen[seen.index("BEGIN") + 1]  # read with the user, not on its own

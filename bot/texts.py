@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import MODELS, ModelId
+from bot.i18n import N_
 from bot.levels import Level
 
 if TYPE_CHECKING:
@@ -54,9 +55,11 @@ def user_label(user: UserView) -> str:
     return f"{isolate(user.display_name)} ({user.id})"
 
 
+LEVEL_NAMES = {Level.USER: N_("User"), Level.SUBSCRIBER: N_("Subscriber"), Level.ADMIN: N_("Admin")}
+
+
 def level_name(level: Level) -> str:
-    names = {Level.USER: _("User"), Level.SUBSCRIBER: _("Subscriber"), Level.ADMIN: _("Admin")}
-    return names[level]
+    return _(LEVEL_NAMES[level])
 
 
 def level_with_end(level: Level, until: datetime | None, tz: object) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import html
 
 from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.catalog import pickable_models
@@ -38,7 +40,15 @@ async def on_start(message: Message, user: UserView) -> None:
     )
 
 
-async def on_help(message: Message, user: UserView, quota: QuotaService) -> None:
+async def on_help(message: Message, quota: QuotaService) -> None:
+    limits = tuple(quota.limit_for(level) for level in Level)
+    await message.answer(_help_text(get_i18n().current_locale, limits), reply_markup=main_menu())
+
+
+@functools.lru_cache(maxsize=64)
+def _help_text(locale: str, limits: tuple[int, ...]) -> str:
+    """The same for everyone who speaks a language (limits are settings): written once per locale.
+    `locale` is the current one, the cache key of what `_` translates into."""
     lines = [_("<b>How it works</b>"), _("Send a text description and I reply with an image."), ""]
     lines.append(_("<b>Models</b>"))
     for spec in pickable_models():
@@ -48,8 +58,8 @@ async def on_help(message: Message, user: UserView, quota: QuotaService) -> None
             )
         )
     lines += ["", _("<b>Levels and daily limits</b>")]
-    for level in Level:
-        lines.append(f"• {level_name(level)}: {limit_text(quota.limit_for(level))}")
+    for level, limit in zip(Level, limits, strict=True):
+        lines.append(f"• {level_name(level)}: {limit_text(limit)}")
     lines += [
         "",
         _(
@@ -64,4 +74,4 @@ async def on_help(message: Message, user: UserView, quota: QuotaService) -> None
         ),
         _("/history your recent images; /history clear forgets them."),
     ]
-    await message.answer("\n".join(lines), reply_markup=main_menu())
+    return "\n".join(lines)

@@ -3,9 +3,11 @@ user switched their Telegram language is still on their screen, and a button is 
 
 from __future__ import annotations
 
+import functools
+
 from aiogram.filters import Filter
 from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 
 GENERATE = "🎨 Generate"
@@ -15,6 +17,13 @@ SETTINGS = "⚙️ Settings"
 
 
 def main_menu() -> ReplyKeyboardMarkup:
+    """The same for everyone who speaks a language: built once per locale, not on every /start and /help."""
+    return _main_menu(get_i18n().current_locale)
+
+
+@functools.cache
+def _main_menu(locale: str) -> ReplyKeyboardMarkup:
+    """`locale` is the current one: the cache key of what `_` translates into."""
     return ReplyKeyboardMarkup(
         keyboard=[
             [KeyboardButton(text=_("🎨 Generate"))],

@@ -211,3 +211,22 @@ async def test_setlevel_for_a_user_who_blocked_the_bot_still_sets_it(make_bot: B
     await b.feed(b.tg.message(ROOT, "/setlevel @ann subscriber 7"))
     assert b.tg.sent_texts(ROOT.id)[-1] == "The level is set, but the user has blocked the bot and was not told."
     assert (await b.services.users.get(ANN.id)).level is Level.SUBSCRIBER  # type: ignore[union-attr]
+
+
+async def test_help_is_written_in_each_users_language_with_this_bots_limits(make_bot: BotFactory) -> None:
+    """/help and the menu are kept per language and limits: one user's language never leaks into
+    another's reply, and two bots in one process with different limits each show their own."""
+    first = await make_bot(DAILY_LIMIT_USER=7)
+    for user in (ANN, OLGA, ANN):
+        await first.feed(first.tg.message(user, "/help"))
+    [ann_1, ann_2] = [m for m in first.tg.sent_messages(ANN.id)]
+    [olga] = first.tg.sent_messages(OLGA.id)
+    assert ann_1.result["text"] == ann_2.result["text"]
+    assert "• User: 7" in ann_1.result["text"] and "Levels and daily limits" in ann_1.result["text"]
+    assert "• Пользователь: 7" in olga.result["text"]
+    assert ann_1.params["reply_markup"]["keyboard"][0][0]["text"] == "🎨 Generate"
+    assert olga.params["reply_markup"]["keyboard"][0][0]["text"] == "🎨 Сгенерировать"
+
+    second = await make_bot(DAILY_LIMIT_USER=3)
+    await second.feed(second.tg.message(ANN, "/help"))
+    assert "• User: 3" in second.tg.sent_messages(ANN.id)[-1].result["text"]

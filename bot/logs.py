@@ -89,6 +89,8 @@ def setup_logging(settings: Settings) -> None:
 def route_libraries_through_root() -> None:
     """huggingface_hub adds a stderr handler of its own at import (and propagates too): import it now so
     the handler exists, then drop it; its records reach the console once, masked, through the root's."""
+    # Light: four modules (the package's lazy __init__, constants, utils, utils.logging), not the
+    # inference package the providers import at their first call.
     import huggingface_hub.utils.logging  # noqa: F401  (installs the library's handler)
 
     for name in ROUTED_LIBRARIES:

@@ -98,6 +98,49 @@ def test_the_default_bot_never_loads_alembic_or_redis() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_built_bot_loads_no_provider_sdk_until_a_call(tmp_path: Path) -> None:
+    """`python -m bot` with GEMINI_API_KEY and HF_TOKEN, built as the entry point builds it (migrated in a
+    child, then BotApp.create with its in-process workers) but no call made: google-genai (~24 MiB) and
+    huggingface_hub's inference package (~8 MiB, tqdm with it) are imported by the first call only.
+
+    httpx imports its own CLI (and rich with it) whenever click, rich and pygments are all installed:
+    the dev extras bring rich (schemathesis), a production install does not. That import is switched off
+    here as it is in production, so `rich` is checked for every other way in."""
+    code = (
+        "import asyncio, sys\n"
+        "sys.modules['httpx._main'] = None\n"
+        "from bot.__main__ import _migrate_in_child\n"
+        "from bot.config import load_settings\n"
+        "from bot.logs import setup_logging\n"
+        "from bot.app import BotApp\n"
+        "async def build() -> None:\n"
+        "    settings = load_settings()\n"
+        "    setup_logging(settings)\n"
+        "    assert _migrate_in_child(settings) == 0\n"
+        "    app = await BotApp.create(settings, migrate=False)\n"
+        "    assert app.worker is not None and app.services.generation.editing is not None\n"
+        "    assert all(p.available(m) for p in app.services.providers[:2] for m in p.models)\n"
+        "    await app.services.aclose()\n"
+        "    await app.bot.session.close()\n"
+        "asyncio.run(build())\n"
+        "heavy = ('google.genai', 'huggingface_hub.inference', 'rich', 'tqdm')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": TOKEN,
+        "GEMINI_API_KEY": "gemini-key-never-used",
+        "HF_TOKEN": "hf_token_never_used",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_run_migrates_a_file_database_in_a_child_and_leaves_memory_to_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

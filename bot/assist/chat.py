@@ -15,8 +15,7 @@ import time
 from typing import Any
 
 import httpx2
-from huggingface_hub import AsyncInferenceClient, constants
-from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+from huggingface_hub import constants  # light (7 modules); the inference client is imported at first call
 
 from bot.providers.base import excerpt
 
@@ -72,6 +71,10 @@ class RouterChat:
     async def _once(
         self, model: str, messages: list[Message], seconds: float, max_tokens: int, temperature: float | None
     ) -> str:
+        # Imported here: the inference package is ~200 modules and 8 MiB (tqdm among them) that a bot
+        # which never asks the router (no HF_TOKEN, or a front end that only enqueues) does not load.
+        from huggingface_hub import AsyncInferenceClient
+
         client = AsyncInferenceClient(base_url=self._base_url, api_key=self._token, timeout=seconds)
         try:
             async with asyncio.timeout(seconds), client:
@@ -92,6 +95,8 @@ class RouterChat:
 
     def _error(self, exc: Exception, model: str) -> RouterError:
         """One RouterError for whatever huggingface_hub and httpx2 raised; the token never in the detail."""
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
         if isinstance(exc, HfHubHTTPError) and exc.response is not None:
             try:
                 body = exc.response.text

@@ -13,16 +13,14 @@ ErrorKind.REFUSED. NO_IMAGE, OTHER and a text-only STOP are not policy refusals:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 import httpx
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 
 from bot.catalog import ModelId
 from bot.safety import SafetyLevel
@@ -42,6 +40,13 @@ from .base import (
 )
 from .limits import DEFAULT_MAX_BYTES
 
+# google-genai is imported at first use (a call, or the client built for one): a front end or a bot
+# without GEMINI_API_KEY that never calls Gemini does not pay its ~24 MiB and 240 modules.
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+
 log = logging.getLogger(__name__)
 
 # Ratios Gemini's ImageConfig accepts (no 9:21, unlike Replicate's FLUX models).
@@ -51,17 +56,25 @@ GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9"
 REFUSAL_FINISH_REASONS = frozenset(
     {"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "MODEL_ARMOR"}
 )
-SAFETY_CATEGORIES = (
-    types.HarmCategory.HARM_CATEGORY_HARASSMENT,
-    types.HarmCategory.HARM_CATEGORY_HATE_SPEECH,
-    types.HarmCategory.HARM_CATEGORY_SEXUALLY_EXPLICIT,
-    types.HarmCategory.HARM_CATEGORY_DANGEROUS_CONTENT,
-)
-# Sent on every call: newer Gemini models default to no blocking at all for these categories.
-SAFETY_THRESHOLDS = {
-    SafetyLevel.STANDARD: types.HarmBlockThreshold.BLOCK_MEDIUM_AND_ABOVE,
-    SafetyLevel.STRICT: types.HarmBlockThreshold.BLOCK_LOW_AND_ABOVE,
-}
+
+
+@functools.cache
+def _safety_table() -> tuple[tuple[types.HarmCategory, ...], Mapping[SafetyLevel, types.HarmBlockThreshold]]:
+    """The categories and each level's threshold, sent on every call (newer Gemini models default to no
+    blocking at all for these categories). Built at first use: they are google-genai's enums."""
+    from google.genai import types
+
+    categories = (
+        types.HarmCategory.HARM_CATEGORY_HARASSMENT,
+        types.HarmCategory.HARM_CATEGORY_HATE_SPEECH,
+        types.HarmCategory.HARM_CATEGORY_SEXUALLY_EXPLICIT,
+        types.HarmCategory.HARM_CATEGORY_DANGEROUS_CONTENT,
+    )
+    thresholds = {
+        SafetyLevel.STANDARD: types.HarmBlockThreshold.BLOCK_MEDIUM_AND_ABOVE,
+        SafetyLevel.STRICT: types.HarmBlockThreshold.BLOCK_LOW_AND_ABOVE,
+    }
+    return categories, thresholds
 
 
 class GeminiProvider:
@@ -106,6 +119,7 @@ class GeminiProvider:
             raise self._error(ErrorKind.BAD_REQUEST, started, detail=f"{model} is not served here")
         if self._key is None:
             raise self._error(ErrorKind.NOT_CONFIGURED, started, detail="no Gemini API key")
+        from google.genai import types
 
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
@@ -120,6 +134,8 @@ class GeminiProvider:
         self, contents: types.ContentListUnionDict, config: types.GenerateContentConfig, started: float
     ) -> ProviderImage:
         """One generate_content call to an image answer, every failure a ProviderError (generate and edit)."""
+        from google.genai import errors as genai_errors  # before the try: its `except` names it
+
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._get_client().aio.models.generate_content(
@@ -181,7 +197,11 @@ class GeminiProvider:
         return self._error(kind, started, status=code, detail=self._excerpt(f"{status} {message}".strip()))
 
     def _get_client(self) -> genai.Client:
+        """Built once, at the first call, and reused."""
         if self._client is None:
+            from google import genai
+            from google.genai import types
+
             self._client = genai.Client(
                 vertexai=False,
                 api_key=self._key,
@@ -227,8 +247,11 @@ def _kind_for(code: int | None, status: str, reasons: str) -> ErrorKind:
 
 def safety_settings(level: SafetyLevel) -> list[types.SafetySetting]:
     """One threshold for every category, from SAFETY_LEVEL."""
-    threshold = SAFETY_THRESHOLDS[level]
-    return [types.SafetySetting(category=category, threshold=threshold) for category in SAFETY_CATEGORIES]
+    from google.genai import types
+
+    categories, thresholds = _safety_table()
+    threshold = thresholds[level]
+    return [types.SafetySetting(category=category, threshold=threshold) for category in categories]
 
 
 def fold_negative(prompt: str, negative: str | None) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import time
 
-from google.genai import types
-
 from bot.timing import elapsed_ms
 
 from .base import ErrorKind, ProviderImage
@@ -31,6 +29,8 @@ class GeminiEditor(GeminiProvider):
         started = time.monotonic()
         if self._key is None:
             raise self._error(ErrorKind.NOT_CONFIGURED, started, detail="no Gemini API key")
+        from google.genai import types  # at first use, like GeminiProvider's
+
         config = types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"], safety_settings=safety_settings(self._safety)
         )

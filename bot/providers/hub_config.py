@@ -9,11 +9,7 @@ it here before each call. Pinned: these names are private-ish and later versions
 
 from __future__ import annotations
 
-from huggingface_hub import constants
-
-# Private API (huggingface_hub 2.4): the only handle on the mapping cache. The cache does not know which
-# Hub an answer came from, so it is emptied whenever the library is pointed at another Hub (tests do).
-from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
+from huggingface_hub import constants  # light (7 modules); the inference package is imported below
 
 from . import hub_http
 from .limits import DEFAULT_MAX_BYTES
@@ -26,6 +22,12 @@ def configure_hub(
 ) -> None:
     """Point huggingface_hub at our Hub and router, keep its telemetry/agent lookups off, and bound
     its HTTP client (a deadline on every request, a cap on every body: see hub_http)."""
+    # Private API (huggingface_hub 2.4): the only handle on the mapping cache. The cache does not know which
+    # Hub an answer came from, so it is emptied whenever the library is pointed at another Hub (tests do).
+    # Imported here, at the first Hub call: the inference package is ~200 modules and 8 MiB (tqdm among
+    # them) that a process which never calls the Hub does not need.
+    from huggingface_hub.inference._providers._common import _fetch_inference_provider_mapping
+
     global _hub_endpoint_in_use
     hub_http.install(max_bytes, timeout)
     # With telemetry on, building headers also fetches `{ENDPOINT}/api/agent-harnesses` (sync, once a day).

@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterator
 
 import httpx2
-from huggingface_hub import set_client_factory
-from huggingface_hub.utils._http import hf_request_event_hook
 
 from .limits import TooLarge
 
@@ -102,6 +100,9 @@ def install(max_bytes: int, default_timeout: float) -> None:
     global _installed
     if _installed == (max_bytes, default_timeout):
         return
+    # At the first Hub call, with the rest of huggingface_hub (hub_config).
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import hf_request_event_hook
 
     def factory() -> httpx2.Client:
         return httpx2.Client(

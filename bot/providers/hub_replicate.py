@@ -20,9 +20,6 @@ import time
 from typing import Any
 
 import httpx2
-from huggingface_hub import InferenceClient
-from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
-from huggingface_hub.inference._providers import get_provider_helper
 
 from bot.timing import elapsed_ms
 
@@ -88,6 +85,12 @@ class HubReplicate:
 
     def _call(self, task: str, repo: str, inputs: str, params: dict[str, Any], timeout: float) -> bytes:
         """Runs in a worker thread: huggingface_hub's task call without its final decode."""
+        # Imported at the first call, not with this module: a process that never calls the Hub does not
+        # load huggingface_hub's inference package (~200 modules, 8 MiB; configure_hub, run just before
+        # on the loop, has already loaded it, so this thread finds it in sys.modules).
+        from huggingface_hub import InferenceClient
+        from huggingface_hub.inference._providers import get_provider_helper
+
         client = InferenceClient(provider="replicate", api_key=self.token, timeout=timeout)
         with hub_http.call_deadline(timeout):
             helper = get_provider_helper("replicate", task=task, model=repo)
@@ -105,6 +108,8 @@ class HubReplicate:
 
     def _hub_error(self, exc: Exception, repo: str, started: float) -> ProviderError:
         """One ErrorKind for whatever huggingface_hub (and its httpx2 client) raised."""
+        from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
         if isinstance(exc, ProviderError):
             return exc
         if isinstance(exc, _Refused):

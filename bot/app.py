@@ -54,6 +54,7 @@ from bot.photo_jobs import PhotoJobs
 from bot.photos import PHOTO_MAX_BYTES
 from bot.positions import LinePositions
 from bot.prompt_step import PromptStep
+from bot.providers import sdk_preload
 from bot.providers.base import ImageProvider
 from bot.providers.flux_dev import FluxDevProvider
 from bot.providers.flux_pro import FluxProProvider
@@ -672,6 +673,8 @@ class BotApp:
     async def start_background(self) -> None:
         """Recovery first (so resumed jobs keep their place), then the loops."""
         services = self.services
+        if self.worker is not None:  # a process that runs jobs: its providers' SDKs, off the event loop
+            self._spawn(sdk_preload.preload(sdk_preload.sdk_modules(services.settings)), "sdk-preload")
         if self.worker is not None and not services.queue.durable:
             await self.recovery.run(take_over=True)  # the in-memory queue died with the last process
         elif self.worker is not None:

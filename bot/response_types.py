@@ -34,7 +34,6 @@ class PinnedResponseTypes(BaseRequestMiddleware):
             self._pinned[returning] = Response[returning]  # type: ignore[valid-type]
         return await make_request(bot, method)
 
-    @property
-    def pinned(self) -> int:
-        """How many return types are held (for tests)."""
-        return len(self._pinned)
+    def held(self, returning: Any) -> type[Response[Any]] | None:
+        """The model held for a return type, once a call returned it."""
+        return self._pinned.get(returning)

@@ -15,6 +15,7 @@ from bot.config import Settings
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words
 ROUTED_LIBRARIES = ("huggingface_hub",)  # loggers whose own handlers are replaced by propagation to ours
+PER_UPDATE_LOGGER = "aiogram.event"  # "Update id=… is handled. Duration … ms by bot id=…"
 
 
 class SecretFilter(logging.Filter):
@@ -82,6 +83,11 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper() if settings.log_level else "INFO")
     for noisy in ("httpx", "httpcore", "httpx2", "aiosqlite", "sqlalchemy.engine", "google_genai", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiogram logs one INFO line per handled update: under a crowd that line (formatted and masked)
+    # was about a sixth of a command's CPU (benchmarks/dispatch_profile.py), and /metrics counts the
+    # updates anyway. It shows with LOG_LEVEL=DEBUG; its warnings and errors always do.
+    quiet = root.getEffectiveLevel() > logging.DEBUG
+    logging.getLogger(PER_UPDATE_LOGGER).setLevel(logging.WARNING if quiet else logging.NOTSET)
     route_libraries_through_root()
     filter_every_handler(secret_filter)
 

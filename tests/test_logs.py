@@ -124,3 +124,19 @@ async def test_a_provider_error_body_echoing_the_key_at_the_cut_hides_it() -> No
             await provider.aclose()
     assert info.value.kind is ErrorKind.AUTH
     assert POLLINATIONS[:6] not in info.value.detail and "***" in info.value.detail
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("level, shown", [("INFO", False), ("DEBUG", True)])
+def test_the_per_update_line_shows_only_at_debug_and_its_warnings_always(
+    tmp_path: object, capsys: pytest.CaptureFixture[str], level: str, shown: bool
+) -> None:
+    """aiogram's own "Update id=… is handled" line (aiogram.loggers.event, as the Dispatcher logs it)."""
+    from aiogram import loggers
+
+    setup_logging(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", LOG_LEVEL=level))
+    loggers.event.info("Update id=%s is %s. Duration %d ms by bot id=%d", 77, "handled", 3, 123456)
+    loggers.event.warning("an aiogram warning")
+    err = capsys.readouterr().err
+    assert ("Update id=77 is handled" in err) is shown
+    assert "an aiogram warning" in err

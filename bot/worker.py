@@ -309,23 +309,23 @@ class Worker:
         return settled, marked
 
     def _keep_steps(self, job: JobView, result: GenerationResult, sent: Sent) -> list[KeepStep]:
-        """The file ids the buttons and /history use, and the untouched originals for 📎 Original."""
+        """The file ids the buttons and /history use, and the untouched originals for 📎 Original.
+        Everything is worked out inside the step: whatever fails there is logged, never a reason to
+        lose the record of the delivery (and send the image again)."""
         gallery, originals = self._gallery, self._originals
         steps = []
         if gallery is not None:
-            images = kept_images(sent.messages, result)
             steps.append(
                 KeepStep(
                     "images not kept for buttons and /history",
-                    lambda session: gallery.record(job.id, images, session=session),
+                    lambda session: gallery.record(job.id, kept_images(sent.messages, result), session=session),
                 )
             )
         if originals is not None:
-            files = originals_to_keep(sent.messages, result)
             steps.append(
                 KeepStep(
                     "originals not kept for 📎 Original",
-                    lambda session: originals.keep(job.id, files, session=session),
+                    lambda session: originals.keep(job.id, originals_to_keep(sent.messages, result), session=session),
                 )
             )
         return steps

@@ -180,3 +180,24 @@ async def test_a_prompt_costs_five_write_transactions_and_two_reads(make_bot: Bo
     assert begins.count("BEGIN IMMEDIATE") == 5
     assert begins.count("BEGIN") == 2
     assert "user_preferences" in seen[seen.index("BEGIN") + 1]  # read with the user, not on its own
+
+
+async def test_images_that_cannot_be_kept_never_cost_the_record_of_their_delivery(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Working out what to keep fails (an unexpected reply shape, say): the photo went out once, the job
+    is delivered and charged once, and the log says what was not kept."""
+
+    def broken(*args: Any) -> Any:
+        raise KeyError("photo")
+
+    monkeypatch.setattr("bot.worker.kept_images", broken)
+    b = await make_bot()
+    with caplog.at_level(logging.WARNING, "bot.services.jobs"):
+        await b.feed(b.tg.message(ANN, "a lighthouse"))
+    assert len(b.tg.sent_photos(ANN.id)) == 1
+    assert await _statuses(b) == [GenerationStatus.DELIVERED]
+    assert (await b.services.quota.status(ANN.id, Level.USER)).used == 1
+    assert any("images not kept for buttons and /history (KeyError)" in r.getMessage() for r in caplog.records)
+    await b.services.queue.drained()
+    assert len(b.tg.sent_photos(ANN.id)) == 1  # never sent again

@@ -185,7 +185,7 @@ async def test_a_waiter_whose_cancellation_redis_swallowed_still_stops(
 ) -> None:
     """redis-py can turn a cancellation that lands mid-command into an error it retries: the poll loop
     must still end, or `wait_for` (and the holder waiting on it) hangs for good, as it once did in CI."""
-    one = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=0.3)
+    one = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=5)  # never lapses under a slow loop
     two = RedisConcurrency(await redis_factory(), namespace, {STEP: 1}, ttl=0.3, poll_min=0.001, poll_max=0.001)
     real_acquire = two._acquire
     after_cancel = 0

@@ -75,13 +75,9 @@ class GalleryService:
         `session`: write in the caller's transaction (the worker's settling write) instead of one's own."""
         if not images:
             return
-        if session is not None:
-            await self._insert(session, generation_id, images)
-            return
-        async with self._sessions.begin() as own:
-            await self._insert(own, generation_id, images)
-
-    async def _insert(self, session: AsyncSession, generation_id: int, images: list[SentImage]) -> None:
+        if session is None:
+            async with self._sessions.begin() as own:
+                return await self.record(generation_id, images, session=own)
         now = self._clock.now()
         rows: list[dict[str, Any]] = [
             {

@@ -558,10 +558,10 @@ class GenerationJobs:
             query = query.order_by(*order)
         return (await session.execute(query)).scalar_one_or_none()
 
-    async def _mark(self, session: AsyncSession, row: Generation, message_id: int, delivered: int | None) -> None:
+    async def _mark(self, session: AsyncSession, row: Generation, message_id: int, delivered: int) -> None:
         """The sent message id, and the units of images that did not go out released."""
         row.sent_message_id = message_id
-        unused = row.units - delivered if delivered is not None else 0
+        unused = row.units - delivered
         if unused > 0 and row.user_id is not None and row.quota_day is not None:
             await self._quota.release(row.user_id, row.quota_day, unused, session=session)
             row.units -= unused

@@ -63,6 +63,9 @@ class OriginalsService:
         wanted = [image for image in images if len(image.data) <= self._max_bytes]
         if not self.enabled or not wanted:
             return 0
+        if session is None:
+            async with self._sessions.begin() as own:
+                return await self.keep(generation_id, wanted, session=own)
         now = self._clock.now()
         rows: list[dict[str, Any]] = [
             {
@@ -74,11 +77,7 @@ class OriginalsService:
             }
             for image in wanted
         ]
-        if session is not None:
-            await insert_image_rows(session, OriginalImage, generation_id, rows)
-        else:
-            async with self._sessions.begin() as own:
-                await insert_image_rows(own, OriginalImage, generation_id, rows)
+        await insert_image_rows(session, OriginalImage, generation_id, rows)
         return len(rows)
 
     async def of(self, generation_id: int) -> dict[int, Original]:
